@@ -1,0 +1,170 @@
+"""Serve the course's web pages (``html/``) locally.
+
+    python -m aiffel_lib.serve                 # http://127.0.0.1:8000/
+    python -m aiffel_lib.serve --port 9000
+    python -m aiffel_lib.serve --https         # phones on the LAN (self-signed)
+
+Browsers only give a page the camera in a *secure context*: ``http://localhost``
+and ``http://127.0.0.1`` count, ``http://<LAN IP>`` does not. So plain HTTP binds
+to 127.0.0.1 only, and ``--https`` (which binds every interface, and says so)
+is the way to try the app on a phone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import http.server
+import ipaddress
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from aiffel_lib.paths import HTML_DIR, cache_dir
+
+# Python's mimetypes table depends on the OS; pin the types the pages rely on.
+# Chromium refuses to stream-compile WebAssembly served as anything but application/wasm.
+MIME_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".bin": "application/octet-stream",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".svg": "image/svg+xml",
+    ".csv": "text/csv; charset=utf-8",
+    ".ico": "image/x-icon",
+}
+
+
+class CourseRequestHandler(http.server.SimpleHTTPRequestHandler):
+    """Static files with fixed MIME types, no caching, and quiet logs."""
+
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
+    quiet = False
+
+    def end_headers(self) -> None:
+        # Re-exported models must be picked up on reload, not served from cache.
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (stdlib signature)
+        if not self.quiet:
+            super().log_message(format, *args)
+
+
+class _QuietHandler(CourseRequestHandler):
+    quiet = True
+
+
+def make_server(root: os.PathLike | str = HTML_DIR, host: str = "127.0.0.1", port: int = 0,
+                quiet: bool = False) -> http.server.ThreadingHTTPServer:
+    """An HTTP server for ``root`` on ``host:port`` (port 0 = any free port)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"nothing to serve: {root} is not a folder")
+    handler = functools.partial(_QuietHandler if quiet else CourseRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+@contextlib.contextmanager
+def serving(root: os.PathLike | str = HTML_DIR, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``root`` in a background thread; yield its base URL (ending in ``/``)."""
+    server = make_server(root, host, port, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, name="aiffel-serve", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def lan_addresses() -> list[str]:
+    """This machine's non-loopback IPv4 addresses (best effort, no traffic sent)."""
+    addrs: set[str] = set()
+    with contextlib.suppress(OSError):
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            addrs.add(info[4][0])
+    return sorted(a for a in addrs if not ipaddress.ip_address(a).is_loopback)
+
+
+def self_signed_certificate(addresses: list[str]) -> tuple[Path, Path]:
+    """Create (or reuse) a self-signed certificate valid for localhost and ``addresses``.
+
+    Uses the ``openssl`` command; the files live in the course cache.
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("--https needs the `openssl` command (Debian: apt-get install openssl)")
+    folder = cache_dir("https")
+    names = ["DNS:localhost", "IP:127.0.0.1"] + [f"IP:{a}" for a in addresses]
+    tag = "-".join(a.replace(".", "_") for a in addresses) or "local"
+    cert, key = folder / f"cert-{tag}.pem", folder / f"key-{tag}.pem"
+    if not (cert.exists() and key.exists()):
+        subprocess.run(
+            [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365",
+             "-subj", "/CN=aiffel-course", "-addext", "subjectAltName=" + ",".join(names),
+             "-keyout", str(key), "-out", str(cert)],
+            check=True, capture_output=True)
+    return cert, key
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m aiffel_lib.serve", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    parser.add_argument("--root", default=str(HTML_DIR), help="folder to serve (default: html/)")
+    parser.add_argument("--https", action="store_true",
+                        help="serve HTTPS with a self-signed certificate on all interfaces (for phones)")
+    args = parser.parse_args(argv)
+
+    root = Path(args.root)
+    if not (root / "vendor").is_dir() and root.resolve() == HTML_DIR.resolve():
+        print("warning: html/vendor/ is missing: run `make setup` first (it copies tfjs and face-api from npm).",
+              file=sys.stderr)
+    host = "0.0.0.0" if args.https else "127.0.0.1"
+    try:
+        server = make_server(root, host, args.port)
+    except OSError as exc:
+        print(f"error: cannot listen on port {args.port}: {exc.strerror}. Try --port {args.port + 1}.",
+              file=sys.stderr)
+        return 2
+    scheme = "http"
+    if args.https:
+        lan = lan_addresses()
+        cert, key = self_signed_certificate(lan)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        scheme = "https"
+        print("HTTPS on ALL interfaces (other machines on your network can reach this server).")
+        for a in lan:
+            print(f"  on your phone: https://{a}:{args.port}/  (accept the self-signed certificate warning once)")
+    port = server.server_address[1]
+    print(f"Serving {root} at {scheme}://127.0.0.1:{port}/  (Ctrl+C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nstopped")
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Test-wide rules for both the unit tests and `pytest --nbval notebooks/`.
+
+- Nothing may reach the network: this process and every Python child (notebook
+  kernels included) refuse non-loopback connections.
+- nbval compares stdout and results, not stderr: TensorFlow and tqdm write
+  logs and progress bars there, which differ from run to run.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+_SITE = Path(__file__).parent / "tests" / "offline_site"
+sys.path.insert(0, str(_SITE))
+import netguard  # noqa: E402
+
+netguard.install()
+os.environ["AIFFEL_BLOCK_NETWORK"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SITE), os.environ.get("PYTHONPATH")]))
+# Quieter TensorFlow in kernels and children; results are unaffected.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Matplotlib figures must render without a display in kernels and tests.
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_collectstart(collector):
+    skip = getattr(collector, "skip_compare", None)
+    if skip is not None and "stderr" not in skip:
+        collector.skip_compare = tuple(skip) + ("stderr",)
