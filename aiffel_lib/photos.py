@@ -67,3 +67,20 @@ def load_photo(name: str, color: str = "rgb") -> np.ndarray:
     elif color != "rgb":
         raise ValueError(f"color must be 'rgb' or 'bgr', got {color!r}")
     return np.ascontiguousarray(img)
+
+
+def camera_frame(name: str, width: int = 640, height: int = 480) -> np.ndarray:
+    """A real photo as a webcam would deliver it: centre-cropped and resized to ``width x height``.
+
+    Used to feed Chromium's fake camera in browser tests and to compare the
+    page's results with Keras on the same frame. Returns (height, width, 3) uint8 RGB.
+    """
+    import cv2
+
+    img = load_photo(name)
+    h, w = img.shape[:2]
+    scale = max(width / w, height / h)
+    resized = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    y0 = (resized.shape[0] - height) // 2
+    x0 = (resized.shape[1] - width) // 2
+    return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])

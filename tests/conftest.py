@@ -6,24 +6,10 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from aiffel_lib import browser, photos, serve
 from aiffel_lib.paths import HTML_DIR
-
-
-def photo_frame(name: str, width: int = 640, height: int = 480) -> np.ndarray:
-    """A real photo centre-cropped and resized to a camera frame: (height, width, 3) uint8 RGB."""
-    import cv2
-
-    img = photos.load_photo(name)
-    h, w = img.shape[:2]
-    scale = max(width / w, height / h)
-    resized = cv2.resize(img, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    y0 = (resized.shape[0] - height) // 2
-    x0 = (resized.shape[1] - width) // 2
-    return np.ascontiguousarray(resized[y0:y0 + height, x0:x0 + width])
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +30,7 @@ def fake_camera(tmp_path_factory):
     def make(name: str, width: int = 640, height: int = 480) -> Path:
         key = f"{name}-{width}x{height}"
         if key not in made:
-            made[key] = browser.write_y4m(photo_frame(name, width, height), folder / f"{key}.y4m")
+            made[key] = browser.write_y4m(photos.camera_frame(name, width, height), folder / f"{key}.y4m")
         return made[key]
 
     return make
