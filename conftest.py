@@ -27,3 +27,9 @@ def pytest_collectstart(collector):
     skip = getattr(collector, "skip_compare", None)
     if skip is not None and "stderr" not in skip:
         collector.skip_compare = tuple(skip) + ("stderr",)
+
+
+# Exercise notebooks are generated with cleared outputs and stubs that raise until a
+# learner fills them in: nbval has nothing to compare there. tests/test_exercises.py
+# checks they are in sync with the solutions and that their checks catch mistakes.
+collect_ignore_glob = ["notebooks/exercises/*"]
