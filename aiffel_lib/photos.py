@@ -15,7 +15,6 @@ SKIMAGE_PHOTOS = {
     "coffee": "a cup of espresso on a saucer",
     "rocket": "a rocket on the launch pad",
     "horse": "silhouette of a horse (binary)",
-    "motorcycle_left": "a motorcycle (left view of a stereo pair)",
     "hubble_deep_field": "Hubble deep field galaxies",
     "immunohistochemistry": "stained tissue under a microscope",
     "retina": "a human retina (fundus photograph)",

@@ -178,6 +178,10 @@ def _materialize(obj: Any, buffers: dict[str, np.ndarray]) -> Any:
                              "the file is truncated or corrupt")
         if not all(shape):
             return np.zeros(shape, flat.dtype)
+        if int(np.prod(shape, dtype=np.int64)) > flat.size:
+            # Only broadcast (stride-0) views are bigger than their storage; a state dict has
+            # none, and a crafted file could otherwise make us allocate terabytes.
+            raise ValueError(f"tensor of shape {shape} has more elements than its storage ({flat.size})")
         view = np.lib.stride_tricks.as_strided(flat[obj.offset:], shape=shape,
                                                strides=[s * flat.itemsize for s in stride])
         return np.array(view)  # own the memory: native byte order, C-contiguous
@@ -267,16 +271,17 @@ def load_state_dict(path: os.PathLike | str) -> "collections.OrderedDict[str, np
     truncated or not a torch file.
     """
     path = os.fspath(path)
-    if zipfile.is_zipfile(path):
-        obj = _load_zip(path)
-    else:
-        with open(path, "rb") as f:
-            try:
+    try:
+        if zipfile.is_zipfile(path):
+            obj = _load_zip(path)
+        else:
+            with open(path, "rb") as f:
                 obj = _load_legacy(f)
-            except (EOFError, pickle.UnpicklingError) as exc:
-                if isinstance(exc, UnsafeTorchFileError):
-                    raise
-                raise ValueError(f"{os.path.basename(path)} is not a readable torch.save file: {exc}") from exc
+    except UnsafeTorchFileError:
+        raise
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError) as exc:
+        raise ValueError(f"{os.path.basename(path)} is not a readable torch.save file "
+                         f"({type(exc).__name__}: {exc})") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]  # training checkpoints wrap the state dict
     if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):

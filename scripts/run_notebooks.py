@@ -42,6 +42,11 @@ def clean(nb: nbformat.NotebookNode) -> None:
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         cell.metadata.pop("ExecuteTime", None)
+        if cell.cell_type == "code":
+            # TensorFlow/absl log lines and progress bars go to stderr: noise in a committed
+            # notebook, and nbval does not compare stderr anyway.
+            cell.outputs = [o for o in cell.outputs
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
 
 
 def execute(path: Path, dest: Path, timeout: int) -> float:
