@@ -1,0 +1,189 @@
+"""Every check passes on the solution and fails with a plain-words message on the stub and
+on at least one typical mistake (never a traceback)."""
+
+from __future__ import annotations
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from aiffel_lib import checks, histsearch
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError(checks.__name__)
+
+
+def verdict(capsys, ok, expect_pass, *phrases):
+    out = capsys.readouterr().out
+    assert ok is expect_pass, out
+    assert "Traceback" not in out
+    assert out.startswith(checks.PASS if expect_pass else checks.FAIL), out
+    for phrase in phrases:
+        assert phrase in out, out
+    return out
+
+
+# ---- get_histogram -----------------------------------------------------------------------
+
+def course_get_histogram(image):
+    histogram = [cv2.calcHist([image], [i], None, [4], [0, 256]) for i in range(3)]
+    histogram = np.concatenate(histogram)
+    return cv2.normalize(histogram, histogram)
+
+
+def test_get_histogram_check(capsys):
+    verdict(capsys, checks.check_get_histogram(course_get_histogram), True, "all")
+    verdict(capsys, checks.check_get_histogram(stub), False, "not written yet", "[[YOUR CODE]]")
+    not_normalised = lambda img: np.concatenate([cv2.calcHist([img], [i], None, [4], [0, 256]) for i in range(3)])
+    verdict(capsys, checks.check_get_histogram(not_normalised), False, "not normalised", "cv2.normalize")
+    rgb = lambda img: course_get_histogram(np.ascontiguousarray(img[..., ::-1]))
+    verdict(capsys, checks.check_get_histogram(rgb), False, "wrong order")
+    eight_bins = lambda img: cv2.normalize(np.concatenate([cv2.calcHist([img], [i], None, [8], [0, 256]) for i in range(3)]), None)
+    verdict(capsys, checks.check_get_histogram(eight_bins), False, "24 values")
+    crashing = lambda img: cv2.calcHist([img], [3], None, [4], [0, 256])  # channel 3 of a 3-channel image
+    verdict(capsys, checks.check_get_histogram(crashing), False, "raised")
+
+
+# ---- build_histogram_db / search / show_result ---------------------------------------------
+
+def course_build_histogram_db(folder):
+    return {f: course_get_histogram(cv2.imread(os.path.join(folder, f))) for f in os.listdir(folder)}
+
+
+def course_search(histogram_db, target_histogram, top_k=5):
+    results = {n: cv2.compareHist(target_histogram, h, cv2.HISTCMP_CHISQR) for n, h in histogram_db.items()}
+    return dict(sorted(results.items(), key=lambda item: item[1])[:top_k])
+
+
+def test_build_histogram_db_check(capsys):
+    verdict(capsys, checks.check_build_histogram_db(course_build_histogram_db), True)
+    verdict(capsys, checks.check_build_histogram_db(stub), False, "not written yet")
+    full_paths = lambda folder: {os.path.join(folder, f): course_get_histogram(cv2.imread(os.path.join(folder, f)))
+                                 for f in os.listdir(folder)}
+    verdict(capsys, checks.check_build_histogram_db(full_paths), False, "file names")
+
+
+def test_search_check(capsys):
+    verdict(capsys, checks.check_search(course_search), True)
+    verdict(capsys, checks.check_search(stub), False, "not written yet")
+    descending = lambda db, t, top_k=5: dict(sorted(course_search(db, t, len(db)).items(),
+                                                    key=lambda kv: -kv[1])[:top_k])
+    verdict(capsys, checks.check_search(descending), False, "SMALLEST")
+    everything = lambda db, t, top_k=5: course_search(db, t, top_k=len(db))
+    verdict(capsys, checks.check_search(everything), False, "top 5")
+    correl = lambda db, t, top_k=5: dict(sorted({n: cv2.compareHist(t, h, cv2.HISTCMP_CORREL)
+                                                 for n, h in db.items()}.items(), key=lambda kv: kv[1])[:top_k])
+    verdict(capsys, checks.check_search(correl), False, "HISTCMP_CHISQR")
+
+
+def test_show_result_check(capsys, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    for i, name in enumerate(("chelsea", "coffee", "rocket")):
+        img = np.zeros((32, 32, 3), np.uint8)
+        img[..., i] = 200
+        img[..., 2 - i] = 30
+        cv2.imwrite(str(tmp_path / f"{name}.png"), img)
+    images_dir_path = str(tmp_path)  # noqa: F841 — read by the check from the function's globals
+    namespace = {"images_dir_path": images_dir_path, "plt": plt, "cv2": cv2, "os": os}
+    exec("def good(result):\n"
+         "    f = plt.figure()\n"
+         "    for i, n in enumerate(result):\n"
+         "        f.add_subplot(1, len(result), i + 1).imshow(cv2.imread(os.path.join(images_dir_path, n))[..., ::-1])\n"
+         "def bgr(result):\n"
+         "    f = plt.figure()\n"
+         "    for i, n in enumerate(result):\n"
+         "        f.add_subplot(1, len(result), i + 1).imshow(cv2.imread(os.path.join(images_dir_path, n)))\n"
+         "def first_only(result):\n"
+         "    f = plt.figure()\n"
+         "    n = next(iter(result))\n"
+         "    f.add_subplot(1, 1, 1).imshow(cv2.imread(os.path.join(images_dir_path, n))[..., ::-1])\n",
+         namespace)
+    verdict(capsys, checks.check_show_result(namespace["good"]), True)
+    verdict(capsys, checks.check_show_result(namespace["bgr"]), False, "swapped")
+    verdict(capsys, checks.check_show_result(namespace["first_only"]), False, "3 images")
+
+
+# ---- masking ---------------------------------------------------------------------------------
+
+def test_blue_mask_check(capsys):
+    from aiffel_lib.photos import load_photo
+
+    frame = cv2.resize(load_photo("rocket", "bgr"), (160, 107))
+    lo, hi = np.array([110, 50, 50]), np.array([130, 255, 255])
+    mask = cv2.inRange(cv2.cvtColor(frame, cv2.COLOR_BGR2HSV), lo, hi)
+    res = cv2.bitwise_and(frame, frame, mask=mask)
+    verdict(capsys, checks.check_blue_mask(lo, hi, mask, res, frame), True)
+    verdict(capsys, checks.check_blue_mask(None, None, None, None, frame), False, "not set")
+    verdict(capsys, checks.check_blue_mask(np.array([220, 50, 50]), np.array([260, 255, 255]), mask, res, frame),
+            False, "0-179")
+    verdict(capsys, checks.check_blue_mask(hi, lo, mask, res, frame), False, "above")
+    verdict(capsys, checks.check_blue_mask(lo, hi, mask, frame, frame), False, "not applied")
+    rgb_mask = cv2.inRange(cv2.cvtColor(frame, cv2.COLOR_RGB2HSV), lo, hi)
+    verdict(capsys, checks.check_blue_mask(lo, hi, rgb_mask, res, frame), False, "RGB")
+
+
+# ---- preprocessing -----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def classifier():
+    from aiffel_lib.models import load_imagenet_classifier
+
+    return load_imagenet_classifier(prefer="efficientnet_lite0")
+
+
+def test_preprocess_check(capsys, classifier):
+    verdict(capsys, checks.check_preprocess(classifier.preprocess, classifier), True)
+    verdict(capsys, checks.check_preprocess(stub, classifier), False, "not written yet")
+    squash = lambda img: classifier.scale(cv2.resize(img, (224, 224), interpolation=cv2.INTER_AREA))
+    verdict(capsys, checks.check_preprocess(squash, classifier), False, "crop first")
+    unit = lambda img: classifier.crop(img).astype(np.float32) / 255
+    verdict(capsys, checks.check_preprocess(unit, classifier), False, "0..1")
+    bgr = lambda img: classifier.preprocess(np.ascontiguousarray(img[..., ::-1]))
+    verdict(capsys, checks.check_preprocess(bgr, classifier), False, "swapped")
+
+
+# ---- saliency and fooling ---------------------------------------------------------------------
+
+def test_fooling_step_check(capsys):
+    good = lambda x, g, lr: x + lr * g / np.linalg.norm(g)
+    verdict(capsys, checks.check_fooling_step(good), True)
+    verdict(capsys, checks.check_fooling_step(lambda x, g, lr: x - lr * g / np.linalg.norm(g)), False, "against")
+    verdict(capsys, checks.check_fooling_step(lambda x, g, lr: x + lr * g), False, "normalised")
+    verdict(capsys, checks.check_fooling_step(lambda x, g, lr: x + g / np.linalg.norm(g)), False, "lr")
+
+
+def test_vanilla_saliency_check(capsys):
+    import tensorflow as tf
+
+    def solution(model, images, class_ids):
+        x = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = tf.gather(model(x), class_ids, axis=1, batch_dims=1)
+        return tf.reduce_max(tf.abs(tape.gradient(scores, x)), axis=-1).numpy()
+
+    def softmax_twice(model, images, class_ids):
+        x = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = tf.gather(tf.nn.softmax(model(x)), class_ids, axis=1, batch_dims=1)
+        return tf.reduce_max(tf.abs(tape.gradient(scores, x)), axis=-1).numpy()
+
+    def averaged(model, images, class_ids):
+        x = tf.convert_to_tensor(images)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            scores = tf.gather(model(x), class_ids, axis=1, batch_dims=1)
+        return tf.reduce_mean(tf.abs(tape.gradient(scores, x)), axis=-1).numpy()
+
+    verdict(capsys, checks.check_vanilla_saliency(solution), True)
+    verdict(capsys, checks.check_vanilla_saliency(stub), False, "not written yet")
+    verdict(capsys, checks.check_vanilla_saliency(softmax_twice), False, "softmax")
+    verdict(capsys, checks.check_vanilla_saliency(averaged), False, "averaged")
