@@ -8,6 +8,7 @@
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 _SITE = Path(__file__).parent / "tests" / "offline_site"
@@ -17,6 +18,9 @@ import netguard  # noqa: E402
 netguard.install()
 os.environ["AIFFEL_BLOCK_NETWORK"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_SITE), os.environ.get("PYTHONPATH")]))
+# Committed notebook outputs are the offline defaults' outputs: a CIFAR-100 archive or Keras
+# weights cached on this machine must not switch a notebook to other data under test.
+os.environ["KERAS_HOME"] = tempfile.mkdtemp(prefix="aiffel-keras-home-")
 # Quieter TensorFlow in kernels and children; results are unaffected.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Matplotlib figures must render without a display in kernels and tests.

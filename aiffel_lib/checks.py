@@ -4,8 +4,8 @@ Each ``check_*`` function runs a learner's function on small known cases, compar
 it with an independent reference (OpenCV's own functions, the package's tested
 implementation) and PRINTS a verdict in plain words: what passed, or what differs
 (shape, dtype, value range, ordering, which example) with a hint. It never lets a
-traceback from deep inside OpenCV or TensorFlow reach the learner. Each returns
-True/False so the test-suite can assert on it.
+traceback from deep inside OpenCV or TensorFlow reach the learner. Each returns a
+:class:`Verdict`, truthy when it passed, so the test-suite can assert on it.
 """
 
 from __future__ import annotations
@@ -49,17 +49,34 @@ def _call(fn: Callable, *args: Any, what: str = "your function", **kwargs: Any) 
                        "read the message above; print the shapes of your inputs to see what arrives") from None
 
 
-def _verdict(name: str, body: Callable[[], int]) -> bool:
+class Verdict:
+    """What a check found: truthy when it passed. Displays as nothing in a notebook (the
+    verdict is already printed), so a check cell shows just the plain-words message."""
+
+    def __init__(self, name: str, passed: bool, message: str):
+        self.name, self.passed, self.message = name, passed, message
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.name!r}, passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+def _verdict(name: str, body: Callable[[], int]) -> Verdict:
     """Run the checks in ``body`` (returns how many passed) and print one verdict."""
     try:
         n = body()
     except _Mistake as m:
-        print(f"{FAIL} {name}: {m}")
-        if m.hint:
-            print(f"   hint: {m.hint}")
-        return False
-    print(f"{PASS} {name}: all {n} checks passed")
-    return True
+        message = f"{FAIL} {name}: {m}" + (f"\n   hint: {m.hint}" if m.hint else "")
+        print(message)
+        return Verdict(name, False, message)
+    message = f"{PASS} {name}: all {n} checks passed"
+    print(message)
+    return Verdict(name, True, message)
 
 
 def _expect_array(value: Any, shape: tuple | None, dtype: Any | None, what: str) -> np.ndarray:
@@ -91,7 +108,7 @@ def _sample_bgr_images() -> dict[str, np.ndarray]:
 
 # ---- 02: histogram search -------------------------------------------------------------
 
-def check_get_histogram(get_histogram: Callable) -> bool:
+def check_get_histogram(get_histogram: Callable) -> Verdict:
     """The course's ``get_histogram(image)``: per-channel calcHist with 4 bins over [0, 256],
     concatenated, L2-normalised with cv2.normalize; compared with aiffel_lib.histsearch."""
     import cv2
@@ -130,7 +147,7 @@ def check_get_histogram(get_histogram: Callable) -> bool:
     return _verdict("get_histogram", body)
 
 
-def check_build_histogram_db(build_histogram_db: Callable) -> bool:
+def check_build_histogram_db(build_histogram_db: Callable) -> Verdict:
     """``build_histogram_db(images_dir_path) -> {file name: histogram}`` on a small folder
     of known images (compared with cv2.calcHist through aiffel_lib.histsearch)."""
     import cv2
@@ -163,7 +180,7 @@ def check_build_histogram_db(build_histogram_db: Callable) -> bool:
     return _verdict("build_histogram_db", body)
 
 
-def check_search(search: Callable) -> bool:
+def check_search(search: Callable) -> Verdict:
     """``search(histogram_db, target_histogram, top_k=5) -> {name: distance}``: chi-square
     distances from cv2.compareHist, closest first, exactly top_k entries."""
     import cv2
@@ -211,7 +228,7 @@ def check_search(search: Callable) -> bool:
     return _verdict("search", body)
 
 
-def check_show_result(show_result: Callable) -> bool:
+def check_show_result(show_result: Callable) -> Verdict:
     """``show_result(result)`` draws one panel per result, in RGB (matplotlib's order)."""
     import matplotlib.pyplot as plt
 
@@ -246,7 +263,7 @@ def check_show_result(show_result: Callable) -> bool:
 
 # ---- 01: colour masking -----------------------------------------------------------------
 
-def check_blue_mask(lower_blue: Any, upper_blue: Any, mask: Any, res: Any, frame: np.ndarray) -> bool:
+def check_blue_mask(lower_blue: Any, upper_blue: Any, mask: Any, res: Any, frame: np.ndarray) -> Verdict:
     """The course's blue range in OpenCV's HSV (H 0-179), the mask from cv2.inRange on the
     HSV frame, and ``res`` = cv2.bitwise_and(frame, frame, mask=mask)."""
     import cv2
@@ -292,7 +309,7 @@ def check_blue_mask(lower_blue: Any, upper_blue: Any, mask: Any, res: Any, frame
 
 # ---- 03: classifier preprocessing ---------------------------------------------------------
 
-def check_preprocess(preprocess: Callable, classifier: Any) -> bool:
+def check_preprocess(preprocess: Callable, classifier: Any) -> Verdict:
     """``preprocess(image_rgb) -> model input``: central crop, resize, scale — compared with
     the classifier's own ``.preprocess`` on real photos of different shapes."""
     from aiffel_lib.photos import load_photo
@@ -334,7 +351,7 @@ def check_preprocess(preprocess: Callable, classifier: Any) -> bool:
 
 # ---- 06: saliency and fooling -------------------------------------------------------------
 
-def check_fooling_step(fooling_step: Callable) -> bool:
+def check_fooling_step(fooling_step: Callable) -> Verdict:
     """``fooling_step(image, grad, lr) -> image + lr * grad / ||grad||_2`` (CS231n's normalised step)."""
 
     def body() -> int:
@@ -360,7 +377,7 @@ def check_fooling_step(fooling_step: Callable) -> bool:
     return _verdict("fooling_step", body)
 
 
-def check_vanilla_saliency(saliency_fn: Callable) -> bool:
+def check_vanilla_saliency(saliency_fn: Callable) -> Verdict:
     """``saliency_fn(model, images, class_ids) -> (N, H, W)``: |d score / d x| max over channels,
     where ``model`` returns class scores — checked on a linear model where the answer is exact."""
     import keras

@@ -145,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     scheme = "http"
+    port = server.server_address[1]  # the real one, also with --port 0
     if args.https:
         lan = lan_addresses()
         cert, key = self_signed_certificate(lan)
@@ -154,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         scheme = "https"
         print("HTTPS on ALL interfaces (other machines on your network can reach this server).")
         for a in lan:
-            print(f"  on your phone: https://{a}:{args.port}/  (accept the self-signed certificate warning once)")
-    port = server.server_address[1]
+            print(f"  on your phone: https://{a}:{port}/  (accept the self-signed certificate warning once)")
     print(f"Serving {root} at {scheme}://127.0.0.1:{port}/  (Ctrl+C to stop)")
     try:
         server.serve_forever()

@@ -18,7 +18,7 @@ def stub(*args, **kwargs):
 
 def verdict(capsys, ok, expect_pass, *phrases):
     out = capsys.readouterr().out
-    assert ok is expect_pass, out
+    assert bool(ok) is expect_pass, out
     assert "Traceback" not in out
     assert out.startswith(checks.PASS if expect_pass else checks.FAIL), out
     for phrase in phrases:
