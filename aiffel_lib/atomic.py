@@ -10,6 +10,13 @@ from pathlib import Path
 from typing import Iterator
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it, so set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: os.PathLike | str, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; move it into place only on success.
@@ -22,6 +29,7 @@ def atomic_path(path: os.PathLike | str, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; a saved file should read like any other
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -40,6 +48,7 @@ def atomic_dir(path: os.PathLike | str) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a served model folder must be readable
     try:
         yield tmp
         old = None

@@ -28,6 +28,8 @@ def setup(seed: int = 42, tensorflow: bool = False) -> dict[str, str]:
                 "opencv": cv2.__version__, "matplotlib": matplotlib.__version__}
     if tensorflow:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        # tensorflowjs imports TF Decision Forests, which prints an HTML banner into notebooks.
+        os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
         import keras
         import tensorflow as tf
 
