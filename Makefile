@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup course test unit nbval lab serve bench clean
+.PHONY: setup course test unit nbval lab serve bench exercises clean
 
 setup:
 	@bash scripts/setup.sh
@@ -46,6 +46,9 @@ serve: setup
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+exercises: setup
+	$(PY) -m aiffel_lib.exercises build
 
 clean:
 	rm -rf build/ html/models/ notebooks/output/
