@@ -349,6 +349,238 @@ def check_preprocess(preprocess: Callable, classifier: Any) -> Verdict:
     return _verdict("preprocess", body)
 
 
+# ---- 04: the emoji model's head and training call ---------------------------------------
+
+def check_emoji_head(head: Callable) -> Verdict:
+    """``head(features, num_classes=7, dropout=0.2) -> probabilities``: global average pooling,
+    dropout, Dense ``"logits"``, softmax — built on a small Keras feature map and compared
+    numerically with that recipe (dropout is off at inference, so the output is exact)."""
+    import keras
+
+    def body() -> int:
+        rng = np.random.default_rng(4)
+        features = keras.Input((3, 3, 16), name="features")
+        out = _call(head, features, num_classes=7, dropout=0.2, what="your head")
+        if out is None:
+            raise _Mistake("your head returned None", "return the output of the last layer (the softmax)")
+        try:
+            model = keras.Model(features, out)
+        except Exception as exc:  # noqa: BLE001 — not a tensor built on `features`
+            raise _Mistake(f"could not build a model from what your head returned ({type(out).__name__}): "
+                           f"{str(exc).splitlines()[0][:150] if str(exc) else ''}",
+                           "call each layer on the previous layer's output, starting from `features`, "
+                           "and return the last one") from None
+        shape = tuple(model.output_shape)
+        if len(shape) != 2 or shape[-1] != 7:
+            hint = ("pool the (h, w) grid away first: keras.layers.GlobalAveragePooling2D()" if len(shape) == 4
+                    else "the last Dense layer needs num_classes units")
+            raise _Mistake(f"the output has shape {shape}, expected (None, 7): one score per class", hint)
+        try:
+            logits = model.get_layer("logits")
+        except ValueError:
+            raise _Mistake("there is no layer named 'logits'",
+                           "name the Dense layer: keras.layers.Dense(num_classes, name='logits') — "
+                           "saliency maps (notebook 06) explain its output, the score before softmax") from None
+        if not isinstance(logits, keras.layers.Dense):
+            raise _Mistake(f"the layer named 'logits' is a {type(logits).__name__}, expected Dense")
+        kernel_in = logits.kernel.shape[0]
+        if kernel_in == 3 * 3 * 16:
+            raise _Mistake("the feature map was flattened (3 x 3 x 16 = 144 inputs to the Dense layer)",
+                           "use keras.layers.GlobalAveragePooling2D(): one average per channel, "
+                           "far fewer weights to overfit")
+        rates = [layer.rate for layer in model.layers if isinstance(layer, keras.layers.Dropout)]
+        if not rates:
+            raise _Mistake("there is no Dropout layer", "add keras.layers.Dropout(dropout) before the Dense layer")
+        if not any(abs(r - 0.2) < 1e-9 for r in rates):
+            raise _Mistake(f"the Dropout rate is {rates[0]}, not the `dropout` argument (0.2 here)",
+                           "use keras.layers.Dropout(dropout), not a fixed number")
+        w = rng.normal(size=(kernel_in, 7)).astype(np.float32)
+        b = rng.normal(size=7).astype(np.float32)
+        if kernel_in != 16 or len(logits.get_weights()) != 2:
+            raise _Mistake(f"the 'logits' Dense layer has {kernel_in} inputs, expected 16 (one per channel)",
+                           "features -> GlobalAveragePooling2D -> Dropout -> Dense(num_classes, name='logits')")
+        logits.set_weights([w, b])
+        x = rng.normal(size=(5, 3, 3, 16)).astype(np.float32)
+        got = np.asarray(model(x, training=False), np.float64)
+        z = x.mean(axis=(1, 2)) @ w + b
+
+        def softmax(v):
+            e = np.exp(v - v.max(axis=1, keepdims=True))
+            return e / e.sum(axis=1, keepdims=True)
+
+        if np.allclose(got, softmax(z), atol=1e-5):
+            return 5
+        if np.allclose(got, softmax(softmax(z)), atol=1e-5):
+            raise _Mistake("softmax is applied twice (the outputs are squeezed towards 1/7 each)",
+                           "keep Dense(..., name='logits') linear and apply softmax once, in the last layer")
+        if np.allclose(got, z, atol=1e-4):
+            raise _Mistake("the outputs are raw scores: the softmax is missing (they do not sum to 1)",
+                           "end with keras.layers.Activation('softmax', name='probabilities')")
+        raise _Mistake("the probabilities differ from pooling -> Dense -> softmax",
+                       "features -> GlobalAveragePooling2D -> Dropout -> Dense(num_classes, name='logits') "
+                       "-> Activation('softmax')")
+
+    return _verdict("emoji head", body)
+
+
+class _FakeHistory:
+    history = {"loss": [1.0], "val_loss": [1.0]}
+
+
+class _RecordingNet:
+    """Stands in for the compiled Keras model: records how ``fit`` is called, trains nothing."""
+
+    def __init__(self):
+        self.calls: list[dict[str, Any]] = []
+        self.history = _FakeHistory()
+
+    def fit(self, *args: Any, **kwargs: Any) -> Any:
+        import inspect
+        import keras
+
+        try:
+            bound = inspect.signature(keras.Model.fit).bind(self, *args, **kwargs)
+        except TypeError as exc:
+            raise _Mistake(f"net.fit was called with arguments it does not take: {exc}",
+                           "net.fit(x, y, validation_data=(x_val, y_val), class_weight=..., callbacks=..., "
+                           "epochs=..., batch_size=...)") from None
+        bound.apply_defaults()
+        args_ = dict(bound.arguments)
+        args_.pop("self", None)
+        args_.update(args_.pop("kwargs", {}) or {})
+        self.calls.append(args_)
+        return self.history
+
+
+def check_fit(fit: Callable) -> Verdict:
+    """``fit(net, split, class_weight, callbacks, epochs, batch_size, verbose=2) -> History``:
+    one ``net.fit`` on the train split, validated on the validation split (never the test
+    split), with the class weights, callbacks, epochs and batch size it was given."""
+    from aiffel_lib import emotion
+
+    def body() -> int:
+        rng = np.random.default_rng(5)
+
+        def faces(n):
+            return rng.integers(0, 256, size=(n, 48, 48), dtype=np.uint8), rng.integers(0, 7, size=n)
+
+        (xt, yt), (xv, yv), (xs, ys) = faces(12), faces(4), faces(4)
+        split = emotion.Split(xt, yt, xv, yv, xs, ys)
+        net = _RecordingNet()
+        weights = {k: 1.0 + k / 10 for k in range(7)}
+        callbacks = [object()]
+        out = _call(fit, net, split, class_weight=weights, callbacks=callbacks, epochs=3, batch_size=4,
+                    verbose=0, what="your fit")
+        if not net.calls:
+            raise _Mistake("your function never called net.fit", "call net.fit(...) and return what it returns")
+        if len(net.calls) > 1:
+            raise _Mistake(f"net.fit was called {len(net.calls)} times; call it once with every epoch")
+        call = net.calls[0]
+        if out is not net.history:
+            raise _Mistake("your function does not return net.fit's History",
+                           "return net.fit(...): emotion.train reads the learning curves from it")
+
+        def same(a, b):
+            a = np.asarray(a)
+            return a.shape == b.shape and np.array_equal(a, b)
+
+        x, y = call.get("x"), call.get("y")
+        x_arr = np.asarray(x) if x is not None else None
+        if x_arr is None:
+            raise _Mistake("net.fit got no training images", "pass them first: net.fit(x, y, ...)")
+        want = emotion.to_model_input(xt)
+        for name, other in (("test", xs), ("validation", xv)):
+            if x_arr.shape[0] == len(other) and np.array_equal(x_arr.reshape(other.shape), other):
+                raise _Mistake(f"net.fit trained on the {name} split", "train on split.x_train / split.y_train")
+        if x_arr.shape == xt.shape:
+            raise _Mistake(f"the training images have shape {x_arr.shape}: the channel axis is missing",
+                           "the model takes (N, 48, 48, 1) float32: emotion.to_model_input(split.x_train)")
+        if not same(x_arr, want):
+            if x_arr.shape == want.shape and np.allclose(x_arr, want / 255.0):
+                raise _Mistake("the pixels were divided by 255", "the model rescales 0..255 itself: "
+                               "pass emotion.to_model_input(split.x_train) unchanged")
+            raise _Mistake(f"the training images ({x_arr.shape}, {x_arr.dtype}) are not "
+                           "emotion.to_model_input(split.x_train)")
+        if y is None or not same(y, yt):
+            raise _Mistake("the labels passed to net.fit are not split.y_train")
+        val = call.get("validation_data")
+        if val is None:
+            if call.get("validation_split"):
+                raise _Mistake("validation_split takes the last rows of the training data, not the "
+                               "validation split that split_dataset made without leakage",
+                               "validation_data=(emotion.to_model_input(split.x_val), split.y_val)")
+            raise _Mistake("no validation data: early stopping has nothing to watch",
+                           "validation_data=(emotion.to_model_input(split.x_val), split.y_val)")
+        vx, vy = np.asarray(val[0]), np.asarray(val[1])
+        if vx.shape[0] == len(xs) and np.array_equal(vx.reshape(-1), xs.reshape(-1)) and not np.array_equal(xs, xv):
+            raise _Mistake("the TEST split is used as validation data: early stopping would pick the "
+                           "epoch that suits the test faces, so the test accuracy would no longer be honest",
+                           "validate on split.x_val / split.y_val; keep the test split for the very end")
+        if not (same(vx, emotion.to_model_input(xv)) and same(vy, yv)):
+            raise _Mistake("validation_data is not (emotion.to_model_input(split.x_val), split.y_val)")
+        if call.get("class_weight") is not weights and call.get("class_weight") != weights:
+            raise _Mistake("the class weights were not passed",
+                           "class_weight=class_weight: Disgust has ~10x fewer faces than Happy")
+        got_cb = list(call.get("callbacks") or [])
+        if not all(any(c is g for g in got_cb) for c in callbacks):
+            raise _Mistake("the callbacks (early stopping) were not passed", "callbacks=callbacks")
+        if call.get("epochs") != 3:
+            raise _Mistake(f"epochs={call.get('epochs')}, but the function was asked for 3", "epochs=epochs")
+        if call.get("batch_size") != 4:
+            raise _Mistake(f"batch_size={call.get('batch_size')}, but the function was asked for 4",
+                           "batch_size=batch_size")
+        return 7
+
+    return _verdict("fit", body)
+
+
+# ---- 05: the tfjs export call ---------------------------------------------------------------
+
+def check_face2emoji_export(paths: Any) -> Verdict:
+    """``paths``: what ``export.export_tfjs`` returned for the web app's float32 model. Checks the
+    files the page (html/index.html) loads: place, format, precision, labels, emoji, input."""
+    import json
+
+    from aiffel_lib import fer
+    from aiffel_lib.paths import WEB_MODELS_DIR
+
+    def body() -> int:
+        if paths is None:
+            raise _Mistake("the export result is None",
+                           "assign what export.export_tfjs(model, WEB_MODELS_DIR / 'face2emoji', fer.EMOTIONS, ...) returns")
+        if not isinstance(paths, dict) or not {"dir", "model", "metadata"} <= set(paths):
+            raise _Mistake(f"expected the dict export_tfjs returns (dir, model, weights, metadata), "
+                           f"got {type(paths).__name__}")
+        where = Path(paths["dir"]).resolve()
+        if where != (WEB_MODELS_DIR / "face2emoji").resolve():
+            raise _Mistake(f"the model went to {where.name}/, but the web app loads html/models/face2emoji/",
+                           "export to WEB_MODELS_DIR / 'face2emoji'")
+        model_json = json.loads(Path(paths["model"]).read_text(encoding="utf-8"))
+        if model_json.get("format") != "graph-model":
+            raise _Mistake(f"model.json is a {model_json.get('format')!r}, the page loads a graph model",
+                           "use export.export_tfjs (the graph-model route), not save_keras_model")
+        weights = [w for group in model_json.get("weightsManifest", []) for w in group.get("weights", [])]
+        if any(w.get("quantization") or w.get("dtype") == "float16" for w in weights):
+            raise _Mistake("the web app's model is quantised",
+                           "leave quantize at None here: float32 matches Keras to ~1e-6; float16 goes to face2emoji-float16")
+        meta = json.loads(Path(paths["metadata"]).read_text(encoding="utf-8"))
+        if meta.get("labels") != fer.EMOTIONS:
+            raise _Mistake(f"metadata labels are {meta.get('labels')}, expected {fer.EMOTIONS} in that order",
+                           "pass fer.EMOTIONS: the page shows label k for output k")
+        if meta.get("emoji") != fer.EMOJI:
+            raise _Mistake("metadata has no (or other) emoji", "pass emoji=fer.EMOJI: the page shows them big")
+        if meta.get("imageSize") != 48 or list(meta.get("inputShape", []))[1:] != [48, 48, 1]:
+            raise _Mistake(f"the model's input is {meta.get('inputShape')}, expected [null, 48, 48, 1]",
+                           "export the Face2Emoji model that notebook 04 trained")
+        prep = meta.get("preprocessing", {})
+        if prep.get("scale") != 1.0 or prep.get("offset") != 0.0:
+            raise _Mistake(f"preprocessing scale/offset are {prep.get('scale')}/{prep.get('offset')}, expected 1/0",
+                           "the model rescales 0..255 itself: pass preprocessing=preprocessing from the cell")
+        return 6
+
+    return _verdict("face2emoji export", body)
+
+
 # ---- 06: saliency and fooling -------------------------------------------------------------
 
 def check_fooling_step(fooling_step: Callable) -> Verdict:

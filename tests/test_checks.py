@@ -187,3 +187,129 @@ def test_vanilla_saliency_check(capsys):
     verdict(capsys, checks.check_vanilla_saliency(stub), False, "not written yet")
     verdict(capsys, checks.check_vanilla_saliency(softmax_twice), False, "softmax")
     verdict(capsys, checks.check_vanilla_saliency(averaged), False, "averaged")
+
+
+# ---- 04: emoji head and training call ----------------------------------------------------------
+
+def test_emoji_head_check(capsys):
+    import keras
+
+    from aiffel_lib import emotion
+
+    L = keras.layers
+
+    def flattened(features, num_classes=7, dropout=0.2):
+        x = L.Dropout(dropout)(L.Flatten()(features))
+        return L.Activation("softmax")(L.Dense(num_classes, name="logits")(x))
+
+    def softmax_twice(features, num_classes=7, dropout=0.2):
+        x = L.Dropout(dropout)(L.GlobalAveragePooling2D()(features))
+        x = L.Dense(num_classes, activation="softmax", name="logits")(x)
+        return L.Activation("softmax")(x)
+
+    def no_softmax(features, num_classes=7, dropout=0.2):
+        x = L.Dropout(dropout)(L.GlobalAveragePooling2D()(features))
+        return L.Dense(num_classes, name="logits")(x)
+
+    def unnamed(features, num_classes=7, dropout=0.2):
+        x = L.Dropout(dropout)(L.GlobalAveragePooling2D()(features))
+        return L.Activation("softmax")(L.Dense(num_classes)(x))
+
+    def fixed_dropout(features, num_classes=7, dropout=0.2):
+        x = L.Dropout(0.5)(L.GlobalAveragePooling2D()(features))
+        return L.Activation("softmax")(L.Dense(num_classes, name="logits")(x))
+
+    def no_pooling(features, num_classes=7, dropout=0.2):
+        return L.Dense(num_classes, activation="softmax", name="logits")(L.Dropout(dropout)(features))
+
+    verdict(capsys, checks.check_emoji_head(emotion.emoji_head), True)
+    verdict(capsys, checks.check_emoji_head(stub), False, "not written yet")
+    verdict(capsys, checks.check_emoji_head(lambda features, **kw: None), False, "returned None")
+    verdict(capsys, checks.check_emoji_head(flattened), False, "flattened", "GlobalAveragePooling2D")
+    verdict(capsys, checks.check_emoji_head(softmax_twice), False, "softmax is applied twice")
+    verdict(capsys, checks.check_emoji_head(no_softmax), False, "softmax is missing")
+    verdict(capsys, checks.check_emoji_head(unnamed), False, "'logits'")
+    verdict(capsys, checks.check_emoji_head(fixed_dropout), False, "`dropout` argument")
+    verdict(capsys, checks.check_emoji_head(no_pooling), False, "(None, 7)", "pool")
+
+
+def test_fit_check(capsys):
+    from aiffel_lib import emotion
+
+    def leaky(net, split, class_weight, callbacks, epochs, batch_size, verbose=2):
+        return net.fit(emotion.to_model_input(split.x_train), split.y_train,
+                       validation_data=(emotion.to_model_input(split.x_test), split.y_test),
+                       class_weight=class_weight, callbacks=callbacks, epochs=epochs, batch_size=batch_size)
+
+    def no_weights(net, split, class_weight, callbacks, epochs, batch_size, verbose=2):
+        return net.fit(emotion.to_model_input(split.x_train), split.y_train,
+                       validation_data=(emotion.to_model_input(split.x_val), split.y_val),
+                       callbacks=callbacks, epochs=epochs, batch_size=batch_size)
+
+    def raw_uint8(net, split, class_weight, callbacks, epochs, batch_size, verbose=2):
+        return net.fit(split.x_train, split.y_train, validation_data=(split.x_val, split.y_val),
+                       class_weight=class_weight, callbacks=callbacks, epochs=epochs, batch_size=batch_size)
+
+    def val_split(net, split, class_weight, callbacks, epochs, batch_size, verbose=2):
+        return net.fit(emotion.to_model_input(split.x_train), split.y_train, validation_split=0.1,
+                       class_weight=class_weight, callbacks=callbacks, epochs=epochs, batch_size=batch_size)
+
+    def no_return(net, split, class_weight, callbacks, epochs, batch_size, verbose=2):
+        emotion.fit_model(net, split, class_weight=class_weight, callbacks=callbacks, epochs=epochs,
+                          batch_size=batch_size, verbose=verbose)
+
+    def fixed_epochs(net, split, class_weight, callbacks, epochs, batch_size, verbose=2):
+        return emotion.fit_model(net, split, class_weight=class_weight, callbacks=callbacks, epochs=14,
+                                 batch_size=batch_size, verbose=verbose)
+
+    verdict(capsys, checks.check_fit(emotion.fit_model), True)
+    verdict(capsys, checks.check_fit(stub), False, "not written yet")
+    verdict(capsys, checks.check_fit(leaky), False, "TEST split", "validate on split.x_val")
+    verdict(capsys, checks.check_fit(no_weights), False, "class weights")
+    verdict(capsys, checks.check_fit(raw_uint8), False, "channel axis")
+    verdict(capsys, checks.check_fit(val_split), False, "validation_split")
+    verdict(capsys, checks.check_fit(no_return), False, "History")
+    verdict(capsys, checks.check_fit(fixed_epochs), False, "epochs=14")
+
+
+def test_fit_check_real_keras_model(capsys, monkeypatch):
+    """The solution also trains a real (tiny) Keras model through emotion.train's fit hook."""
+    import keras
+
+    from aiffel_lib import emotion, synthfaces
+
+    faces = synthfaces.make_faces(40, seed=9, class_freq="uniform")
+    split = emotion.Split(faces.images[:24], faces.labels[:24], faces.images[24:32], faces.labels[24:32],
+                          faces.images[32:], faces.labels[32:])
+    net = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Rescaling(1 / 255),
+                            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
+    net.compile("adam", "sparse_categorical_crossentropy")
+    hist = emotion.fit_model(net, split, class_weight=emotion.class_weights(split.y_train),
+                             callbacks=[], epochs=2, batch_size=8, verbose=0)
+    assert sorted(hist.history) == ["loss", "val_loss"] and len(hist.history["loss"]) == 2
+
+
+# ---- 05: export call ----------------------------------------------------------------------------
+
+def test_face2emoji_export_check(capsys, tmp_path, monkeypatch):
+    import keras
+
+    from aiffel_lib import emotion, export, fer, paths
+
+    monkeypatch.setattr(paths, "WEB_MODELS_DIR", tmp_path)
+    model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(2, 3),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(7, activation="softmax")])
+    prep = {**emotion.PREPROCESSING, "scale": 1.0, "offset": 0.0}
+    good = export.export_tfjs(model, tmp_path / "face2emoji", fer.EMOTIONS, emoji=fer.EMOJI, preprocessing=prep)
+    verdict(capsys, checks.check_face2emoji_export(good), True)
+    verdict(capsys, checks.check_face2emoji_export(None), False, "None")
+    half = export.export_tfjs(model, tmp_path / "face2emoji", fer.EMOTIONS, emoji=fer.EMOJI,
+                              preprocessing=prep, quantize="float16")
+    verdict(capsys, checks.check_face2emoji_export(half), False, "quantised")
+    no_emoji = export.export_tfjs(model, tmp_path / "face2emoji", fer.EMOTIONS, preprocessing=prep)
+    verdict(capsys, checks.check_face2emoji_export(no_emoji), False, "emoji")
+    elsewhere = export.export_tfjs(model, tmp_path / "model", fer.EMOTIONS, emoji=fer.EMOJI, preprocessing=prep)
+    verdict(capsys, checks.check_face2emoji_export(elsewhere), False, "html/models/face2emoji/")
+    sorted_labels = export.export_tfjs(model, tmp_path / "face2emoji", sorted(fer.EMOTIONS), emoji=fer.EMOJI,
+                                       preprocessing=prep)
+    verdict(capsys, checks.check_face2emoji_export(sorted_labels), False, "in that order")
