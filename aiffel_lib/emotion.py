@@ -4,8 +4,8 @@ The original notebook trained ``MobileNetV2(input_shape=(48, 48, 1), weights=Non
 with batch 512 for 100 epochs and stopped at 96 % training / 43 % validation
 accuracy: it memorised the training set. This module keeps
 ``keras.applications.MobileNetV2`` and adds what was missing: the smallest width
-(``alpha=0.35``) cut at stride 16 (a 3x3 map for 48x48 faces; ~0.1 M parameters,
-0.2 MB in float16 for the browser), BatchNorm statistics that keep up with a short
+(``alpha=0.35``) cut at stride 8 (a 6x6 map for 48x48 faces; ~22 k parameters,
+under 0.1 MB in float16 for the browser), BatchNorm statistics that keep up with a short
 training, augmentation, class weights for the tiny Disgust class, early stopping
 on a validation split, a test split that never leaks into training, and the
 evaluation a learner needs to trust the number.
@@ -272,7 +272,7 @@ def emoji_head(features, num_classes: int = 7, dropout: float = 0.2):
 
 
 def build_model(input_size: int = 48, alpha: float = 0.35, num_classes: int = 7,
-                weights: str | None = "auto", cut: str | None = "block_12_add", head_units: int = 256,
+                weights: str | None = "auto", cut: str | None = "block_5_add", head_units: int = 256,
                 dropout: float = 0.2, bn_momentum: float = 0.9, head=None):
     """MobileNetV2 for gray faces: (N, size, size, 1) float32 0-255 -> (N, classes) softmax.
 
@@ -280,9 +280,12 @@ def build_model(input_size: int = 48, alpha: float = 0.35, num_classes: int = 7,
     weights: ``None`` (random init), ``"imagenet"`` (needs the Keras download), or
         ``"auto"``: ImageNet when the weights are already cached, else random.
         With ImageNet weights the gray channel is repeated to RGB inside the model.
-    cut: the MobileNetV2 layer whose output feeds the head. ``"block_12_add"`` (default)
-        keeps the stages up to stride 16 - a 3x3 map for 48x48 faces - and drops the
-        stride-32 stage, which would see 2x2 pixels (and holds 3/4 of the weights).
+    cut: the MobileNetV2 layer whose output feeds the head. ``"block_5_add"`` (default)
+        keeps the stages up to stride 8 - a 6x6 map for 48x48 faces, each cell 8x8 pixels,
+        about the size of an eye or a mouth corner - and drops the later stages, which
+        would shrink a face to 3x3 and 2x2 cells (and hold over 90 % of the weights). Measured
+        on the practice faces: the same test accuracy as ``"block_12_add"`` (0.94-0.95),
+        and Grad-CAM can localise on a 6x6 map but not on a 3x3 one (notebook 06).
         ``None`` keeps the whole network (its ``out_relu``, 1280 channels).
     head_units: width of the 1x1 conv + BN + ReLU6 head on the cut, named ``"out_relu"``
         like MobileNetV2's own top (a 1x1 conv to 1280, kept when ``cut=None``); 0 for none.
