@@ -575,7 +575,7 @@ def check_face2emoji_export(paths: Any) -> Verdict:
         prep = meta.get("preprocessing", {})
         if prep.get("scale") != 1.0 or prep.get("offset") != 0.0:
             raise _Mistake(f"preprocessing scale/offset are {prep.get('scale')}/{prep.get('offset')}, expected 1/0",
-                           "the model rescales 0..255 itself: pass preprocessing=preprocessing from the cell")
+                           "the model rescales 0..255 itself: pass preprocessing=emotion.PREPROCESSING")
         return 6
 
     return _verdict("face2emoji export", body)

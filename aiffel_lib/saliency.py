@@ -91,14 +91,13 @@ class _Scorer:
 
         @tf.function(input_signature=[spec_x], autograph=False)
         def scores(x):
-            return self._head(self._features(x, training=False))
+            return self.forward(x)
 
         @tf.function(input_signature=[spec_x, spec_c], autograph=False)
         def input_gradients(x, cls):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                s = self._head(self._features(x, training=False))
-                picked = tf.gather(s, cls, axis=1, batch_dims=1)
+                picked = tf.gather(self.forward(x), cls, axis=1, batch_dims=1)
                 # Summing over the batch is exact: image i's score depends only on image i
                 # (inference mode: batch-norm uses its moving statistics).
                 total = tf.reduce_sum(picked)
@@ -107,6 +106,10 @@ class _Scorer:
         self.scores = scores
         self.input_gradients = input_gradients
         self._spec_x, self._spec_c = spec_x, spec_c
+
+    def forward(self, x):
+        """Pre-softmax scores (N, classes) of a batch ``x``, eagerly differentiable (inference mode)."""
+        return self._head(self._features(x, training=False))
 
     def _head(self, features):
         if self._dense is None:
@@ -208,7 +211,7 @@ def score_model(model: Any):
     s = _scorer(model)
 
     def scores(x):
-        return s._head(s._features(x, training=False))
+        return s.forward(x)
 
     scores.kind = s.kind
     return scores

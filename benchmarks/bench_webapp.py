@@ -66,11 +66,7 @@ def make_site(root: Path, model, preprocessing) -> dict[str, dict]:
 def keras_inputs(crops: np.ndarray, preprocessing: dict) -> np.ndarray:
     """The page's crops (N, 2304) 0..255 -> model input, as metadata.json tells the page."""
     x = np.asarray(crops, np.float32).reshape(-1, 48, 48, 1)
-    scale = preprocessing.get("scale")
-    if scale is None and "input_range" in preprocessing:
-        lo, hi = preprocessing["input_range"]
-        return x * ((hi - lo) / 255) + lo
-    return x * (1.0 if scale is None else scale) + preprocessing.get("offset", 0.0)
+    return x * preprocessing["scale"] + preprocessing["offset"]
 
 
 def measure(page, url: str, query: str, seconds: float) -> dict:
