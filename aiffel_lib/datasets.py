@@ -157,7 +157,11 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
     Quick and silent, so an offline machine (or the tests' network guard) falls
     back at once instead of waiting for a download to time out.
     """
+    if not isinstance(url, str):
+        raise ValueError(f"url must be a string like 'https://host/file', got {type(url).__name__}")
     parts = urlsplit(url)
+    if not parts.hostname:
+        return False  # getaddrinfo(None) would mean this machine
     port = parts.port or (443 if parts.scheme == "https" else 80)
     answer: list[bool] = []
 
@@ -194,11 +198,23 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def _read_member(archive: Path, member: str) -> dict:
-    with tarfile.open(archive, "r:gz") as tar:
-        f = tar.extractfile(f"cifar-100-python/{member}")
-        if f is None:
-            raise ValueError(f"{display_path(archive)} has no cifar-100-python/{member}")
-        raw = _NumpyOnlyUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            f = tar.extractfile(f"cifar-100-python/{member}")
+            if f is None:
+                raise KeyError(member)
+            raw = _NumpyOnlyUnpickler(io.BytesIO(f.read()), encoding="bytes").load()
+    except KeyError:
+        raise ValueError(f"{display_path(archive)} has no cifar-100-python/{member}: "
+                         "it is not the CIFAR-100 python archive") from None
+    except (tarfile.TarError, EOFError, OSError, pickle.UnpicklingError) as exc:
+        if isinstance(exc, pickle.UnpicklingError) and "refusing" in str(exc):
+            raise
+        raise ValueError(f"{display_path(archive)} is not a readable CIFAR-100 archive "
+                         f"({type(exc).__name__}: {exc}): delete it and download it again") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{display_path(archive)}: cifar-100-python/{member} holds a {type(raw).__name__}, "
+                         "not the expected dict")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in raw.items()}
 
 
@@ -214,6 +230,9 @@ def parse_cifar100_archive(archive: os.PathLike | str, split: str = "train",
     archive = Path(archive)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if not archive.is_file():
+        raise FileNotFoundError(f"no CIFAR-100 archive at {display_path(archive)}: "
+                                "datasets.load_cifar100() finds or downloads it")
     if key is not None and not verify(archive, key):
         raise ValueError(f"{display_path(archive)} does not have the SHA-256 of {key} "
                          f"({REGISTRY[key].sha256[:12]}...): delete it and download it again")
@@ -253,6 +272,8 @@ def load_cifar100(split: str = "train", download: bool = True, verbose: bool = T
     loader drops, are read from the same verified archive.
     Returns an :class:`ImageSet` with BGR images and fine-label class names.
     """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     say = print if verbose else (lambda *a, **k: None)
     archive = find_cifar100_archive()
     if archive is None and download:
@@ -299,6 +320,13 @@ GALLERY_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field
                   "camera", "coins", "brick", "grass", "gravel", "moon", "page")
 
 
+def _count(value, what: str, minimum: int) -> int:
+    """``value`` as an int >= ``minimum`` (bools and fractions refused), ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{what} must be a whole number >= {minimum}, got {value!r:.60}")
+    return int(value)
+
+
 def gallery_crops(photo_bgr: np.ndarray, n: int, size: int = 32, seed: int = 0) -> np.ndarray:
     """``n`` random square crops of one photo, each shrunk to ``size`` x ``size``.
 
@@ -309,7 +337,13 @@ def gallery_crops(photo_bgr: np.ndarray, n: int, size: int = 32, seed: int = 0) 
     """
     import cv2
 
+    photo_bgr = np.asarray(photo_bgr)
+    if photo_bgr.ndim != 3 or photo_bgr.shape[2] != 3 or photo_bgr.dtype != np.uint8:
+        raise ValueError(f"photo_bgr must be (H, W, 3) uint8, got {photo_bgr.shape} {photo_bgr.dtype}")
+    n, size = _count(n, "n", 0), _count(size, "size", 1)
     h, w = photo_bgr.shape[:2]
+    if min(h, w) < size:
+        raise ValueError(f"a {w}x{h} photo is smaller than the {size}x{size} crops asked for")
     largest = max(size, min(h, w) // 3)
     rng = np.random.default_rng(seed)
     out = np.empty((n, size, size, 3), np.uint8)
@@ -333,8 +367,7 @@ def offline_gallery(per_photo: int = 300, size: int = 32, seed: int = 0,
     """
     from aiffel_lib.photos import load_photo
 
-    if per_photo < 1:
-        raise ValueError(f"per_photo must be at least 1, got {per_photo}")
+    per_photo = _count(per_photo, "per_photo", 1)
     images, names, labels = [], [], []
     for k, photo in enumerate(photos):
         # One seed per photo so adding a photo does not change the crops of the others.
@@ -365,10 +398,14 @@ def export_pngs(data: ImageSet, folder: os.PathLike | str, progress: bool = Fals
     Reuses the folder when a previous export of the same images completed
     (checked through a manifest holding a digest of names and pixels); otherwise
     writes into a temporary folder and swaps it in, so an interrupted export never
-    leaves a half-filled folder that looks complete. Returns the folder.
+    leaves a half-filled folder that looks complete. A folder holding files it did
+    not write is refused (ValueError), since the swap would delete them. Returns the folder.
     """
     import cv2
 
+    if not isinstance(data, ImageSet):
+        raise ValueError(f"data must be a datasets.ImageSet (e.g. from cifar100_or_gallery()), "
+                         f"got {type(data).__name__}")
     folder = Path(folder)
     digest = hashlib.sha256()
     digest.update("\n".join(data.names).encode())
@@ -379,6 +416,11 @@ def export_pngs(data: ImageSet, folder: os.PathLike | str, progress: bool = Fals
     with contextlib.suppress(OSError, ValueError):
         if json.loads(marker.read_text()) == manifest:
             return folder
+    # The folder is replaced as a whole: never one that holds files this function did not write.
+    if folder.exists() and (not folder.is_dir() or (any(folder.iterdir()) and not marker.exists())):
+        what = "is a file" if not folder.is_dir() else "holds files export_pngs did not write (no .manifest.json)"
+        raise ValueError(f"refusing to write the PNGs into {display_path(folder)}: it {what}. "
+                         "Choose a new folder; export_pngs replaces its folder as a whole.")
     iterator = zip(data.names, data.images)
     if progress:
         from tqdm import tqdm

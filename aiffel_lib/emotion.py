@@ -461,14 +461,38 @@ def update_model_info(path: os.PathLike | str = DEFAULT_MODEL_PATH, **info) -> d
 
 
 def load_model(path: os.PathLike | str = DEFAULT_MODEL_PATH):
-    """Load a model saved by :func:`train`; ValueError (saying which notebook to run) if missing."""
+    """Load a model saved by :func:`train`.
+
+    Raises ValueError saying which notebook to run when the file is missing, and
+    when it is damaged (a truncated or altered ``.keras`` zip: Keras itself would
+    call that "File not found").
+    """
+    import zipfile
+
     import keras
 
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be a model file path (str or pathlib.Path), got {type(path).__name__}")
     path = Path(path)
+    rerun = "run notebooks/04_face2emoji_training.ipynb (or aiffel_lib.emotion.train_default()) again to retrain it"
     if not path.is_file():
         raise ValueError(f"no trained model at {display_path(path)}: run notebooks/04_face2emoji_training.ipynb "
                          "(or aiffel_lib.emotion.train_default()) first")
-    return keras.models.load_model(path)
+    if path.suffix == ".keras":
+        # A .keras file is a zip: check it whole (structure and every member's CRC) before Keras reads it.
+        try:
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise ValueError(f"{display_path(path)} is corrupt ({path.stat().st_size:,} bytes, not a complete "
+                             f".keras zip file: {exc}), e.g. a save that was cut off: {rerun}") from None
+        if bad is not None:
+            raise ValueError(f"{display_path(path)} is corrupt (its member {bad} fails its checksum): {rerun}")
+    try:
+        return keras.models.load_model(path)
+    except (ValueError, OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{display_path(path)} could not be loaded ({type(exc).__name__}: {str(exc)[:200]}); "
+                         f"the file is damaged or not a model saved by emotion.train: {rerun}") from None
 
 
 def model_info(path: os.PathLike | str = DEFAULT_MODEL_PATH) -> dict:

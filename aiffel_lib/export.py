@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,7 +34,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from aiffel_lib import __version__ as AIFFEL_VERSION
-from aiffel_lib.atomic import atomic_dir
+from aiffel_lib.atomic import atomic_files
 from aiffel_lib.paths import HTML_DIR
 
 #: Backends :func:`predict_in_browser` can ask TensorFlow.js for.
@@ -49,6 +50,41 @@ VENDOR_FILES = {"tfjs": ("tf.min.js", "tf-backend-wasm.min.js", "tfjs-backend-wa
 
 
 # --------------------------------------------------------------------------- export
+
+#: Weight shard names the tensorflowjs converter writes ("group1-shard1of1.bin").
+_SHARD_NAME = re.compile(r"group\d+-shard\d+of\d+(?:\.bin)?")
+
+
+def is_export_file(name: str) -> bool:
+    """Whether a file name in an export folder belongs to the export (``model.json``,
+    ``metadata.json``, weight shards). Re-exporting replaces only these; other files stay."""
+    return name in ("model.json", "metadata.json") or bool(_SHARD_NAME.fullmatch(name))
+
+
+def _read_json(path: Path, fix: str) -> Any:
+    """A JSON file's content; ValueError naming the file and what to do when it is damaged."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}): "
+                         f"the file is damaged; {fix}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text JSON file: the file is damaged; {fix}") from None
+
+
+def _weight_files(model_json: Path, spec: Any, fix: str) -> list[str]:
+    """Shard names listed in a tfjs model.json's ``weightsManifest``."""
+    try:
+        names = [p for group in spec["weightsManifest"] for p in group["paths"]]
+    except (KeyError, TypeError):
+        raise ValueError(f"{model_json} has no valid weightsManifest: it is not a TensorFlow.js model "
+                         f"or it is damaged; {fix}") from None
+    if not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{model_json} has a damaged weightsManifest; {fix}")
+    return names
+
+
+_REEXPORT = "export the model again (notebook 05, export.export_tfjs)"
 
 
 def _model_io(model) -> tuple[tuple, tuple]:
@@ -90,7 +126,7 @@ def _check_labels(labels: Sequence[str], n_out: int, what: str = "labels") -> li
         raise ValueError(f"{len(labels)} {what} for a model with {n_out} outputs: give exactly one per "
                          f"output, in the model's class order")
     if not all(isinstance(x, str) and x.strip() for x in labels):
-        raise ValueError(f"every entry of {what} must be a non-empty string, got {labels!r}")
+        raise ValueError(f"every entry of {what} must be a non-empty string, got {labels!r:.60}")
     return labels
 
 
@@ -171,9 +207,13 @@ def export_tfjs(model, out_dir: os.PathLike | str, labels: Sequence[str], *,
 
     model: a Keras 3 ``keras.Model`` with one input ``(None, H, W, C)`` float32 and one
         output ``(None, K)`` (class probabilities or scores).
-    out_dir: the folder to (re)write, e.g. ``WEB_MODELS_DIR / "face2emoji"``. It is
-        replaced atomically: a failed export leaves the previous one untouched. An
-        existing non-empty folder without ``model.json`` is refused (it is not an export).
+    out_dir: the folder to (re)write, e.g. ``WEB_MODELS_DIR / "face2emoji"``. Only the
+        export's own files are replaced (``model.json``, weight shards, ``metadata.json``;
+        other files in the folder are kept). The model is converted in a temporary
+        sibling folder first, so a failed export leaves the previous one untouched, and
+        ``model.json`` is replaced last: an export killed while moving files leaves no
+        ``model.json`` (the page then says to export again), never a mix of two models.
+        An existing non-empty folder holding no earlier export is refused.
     labels: K class names in output order. emoji: K strings shown by the web app, or None.
     preprocessing: how pixels become the model input (see the keys in the metadata:
         ``color``, ``scale``, ``offset``, ``resize``, ``description``), a description
@@ -192,18 +232,21 @@ def export_tfjs(model, out_dir: os.PathLike | str, labels: Sequence[str], *,
     n_out = int(out_shape[1])
     labels = _check_labels(labels, n_out)
     if len(set(labels)) != len(labels):
-        raise ValueError(f"labels must be unique, got {labels!r}")
+        twice = sorted({x for x in labels if labels.count(x) > 1})
+        raise ValueError(f"labels must be unique; repeated: {', '.join(map(repr, twice))}")
     if emoji is not None:
         emoji = _check_labels(emoji, n_out, what="emoji")
     if quantize not in QUANTIZE_OPTIONS:
         raise ValueError(f"quantize must be None (float32) or 'float16', got {quantize!r}")
     prep = _json_ready(_preprocessing_dict(preprocessing, int(in_shape[3])), "preprocessing")
     user_meta = _json_ready(dict(extra_metadata or {}), "extra_metadata")
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise ValueError(f"out_dir must be a folder path (str or pathlib.Path), got {type(out_dir).__name__}")
     out_dir = Path(out_dir)
     if out_dir.exists():
         if not out_dir.is_dir():
             raise ValueError(f"out_dir {out_dir} is a file, not a folder")
-        if any(out_dir.iterdir()) and not (out_dir / "model.json").exists():
+        if any(out_dir.iterdir()) and not any(is_export_file(p.name) for p in out_dir.iterdir()):
             raise ValueError(f"refusing to replace {out_dir}: it is not empty and holds no model.json "
                              "(not a previous export). Choose a new folder for the model.")
 
@@ -236,8 +279,10 @@ def export_tfjs(model, out_dir: os.PathLike | str, labels: Sequence[str], *,
         "kerasVersion": keras.__version__,
     }
 
-    with atomic_dir(out_dir) as tmp, tempfile.TemporaryDirectory(prefix="aiffel-savedmodel-") as work:
-        saved = Path(work) / "saved_model"
+    with atomic_files(out_dir, owned=is_export_file, commit="model.json") as tmp:
+        # The SavedModel goes in a scratch subfolder of the staging folder (not /tmp): a killed
+        # export leaves one hidden sibling of out_dir, which the next export removes.
+        saved = tmp / ".saved_model"
         # Both steps report progress with temporary absolute paths (print and TensorFlow's
         # INFO log, which Jupyter shows on stdout): keep notebook outputs clean and reproducible.
         with contextlib.redirect_stdout(io.StringIO()), _quiet_tensorflow_log():
@@ -245,12 +290,15 @@ def export_tfjs(model, out_dir: os.PathLike | str, labels: Sequence[str], *,
             tfjs_saved_model.convert_tf_saved_model(
                 str(saved), str(tmp),
                 quantization_dtype_map={"float16": True} if quantize == "float16" else None)
-        tmp.chmod(0o755)  # mkdtemp makes it owner-only; a web server may run as another user
+        shutil.rmtree(saved)
         model_json = tmp / "model.json"
         if not model_json.exists():
             raise RuntimeError("the tensorflowjs converter wrote no model.json")
-        manifest = json.loads(model_json.read_text())["weightsManifest"]
-        shard_names = [p for group in manifest for p in group["paths"]]
+        shard_names = _weight_files(model_json, json.loads(model_json.read_text()), "a tensorflowjs converter bug")
+        unexpected = [n for n in (p.name for p in tmp.iterdir()) if not is_export_file(n)]
+        if unexpected or not all(is_export_file(n) for n in shard_names):
+            raise RuntimeError(f"the tensorflowjs converter wrote unexpected files {unexpected or shard_names}: "
+                               "this export cannot tell them from the user's files (is tensorflowjs 4.22?)")
         metadata["weightsBytes"] = sum((tmp / p).stat().st_size for p in shard_names)
         (tmp / "metadata.json").write_text(json.dumps(metadata, indent=2, ensure_ascii=False) + "\n",
                                            encoding="utf-8")
@@ -269,8 +317,9 @@ def save_layers_model(model, out_dir: os.PathLike | str) -> Path:
     """
     tensorflowjs = _import_tensorflowjs()
     out_dir = Path(out_dir)
-    with contextlib.redirect_stdout(io.StringIO()), _quiet_tensorflow_log(logging.ERROR):
-        tensorflowjs.converters.save_keras_model(model, str(out_dir))
+    with atomic_files(out_dir, owned=is_export_file, commit="model.json") as tmp, \
+            contextlib.redirect_stdout(io.StringIO()), _quiet_tensorflow_log(logging.ERROR):
+        tensorflowjs.converters.save_keras_model(model, str(tmp))
     return out_dir
 
 
@@ -279,14 +328,24 @@ def read_metadata(model_dir: os.PathLike | str) -> dict[str, Any]:
     path = Path(model_dir) / "metadata.json"
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: export the model first (notebook 05, export_tfjs)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    meta = _read_json(path, _REEXPORT)
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path} holds a JSON {type(meta).__name__}, not the export's metadata object; {_REEXPORT}")
+    return meta
 
 
 def export_size(model_dir: os.PathLike | str) -> dict[str, int]:
     """Bytes on disk of an export: ``{"model_json", "weights", "metadata", "total"}``."""
     folder = Path(model_dir)
-    manifest = json.loads((folder / "model.json").read_text())["weightsManifest"]
-    weights = sum((folder / p).stat().st_size for group in manifest for p in group["paths"])
+    model_json = folder / "model.json"
+    if not model_json.is_file():
+        raise FileNotFoundError(f"{model_json} not found: {_REEXPORT}")
+    shards = _weight_files(model_json, _read_json(model_json, _REEXPORT), _REEXPORT)
+    missing = [p for p in shards if not (folder / p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks the weight file(s) {', '.join(missing)} that model.json lists: "
+                                f"{_REEXPORT}")
+    weights = sum((folder / p).stat().st_size for p in shards)
     sizes = {"model_json": (folder / "model.json").stat().st_size, "weights": weights,
              "metadata": (folder / "metadata.json").stat().st_size if (folder / "metadata.json").exists() else 0}
     sizes["total"] = sum(sizes.values())
@@ -301,20 +360,29 @@ def _model_json_spec(model_dir: Path) -> tuple[str, tuple[int | None, ...]]:
     model_json = model_dir / "model.json"
     if not model_json.exists():
         raise FileNotFoundError(f"{model_json} not found: export a model there first (export_tfjs, notebook 05)")
-    spec = json.loads(model_json.read_text())
-    kind = spec.get("format")
-    if kind == "graph-model":
-        inputs = spec.get("signature", {}).get("inputs", {})
-        if len(inputs) != 1:
-            raise ValueError(f"predict_in_browser supports models with one input, {model_json} has {len(inputs)}")
-        dims = [int(d.get("size", -1)) for d in next(iter(inputs.values()))["tensorShape"]["dim"]]
-        return "graph", tuple(None if d < 0 else d for d in dims)
-    if kind == "layers-model":
-        # Keras 2 writes batch_input_shape, Keras 3 batch_shape (the key tfjs cannot read).
-        layers = spec["modelTopology"]["model_config"]["config"]["layers"]
-        config = layers[0]["config"]
-        dims = config.get("batch_input_shape") or config.get("batch_shape")
-        return "layers", tuple(dims)
+    spec = _read_json(model_json, _REEXPORT)
+    kind = spec.get("format") if isinstance(spec, dict) else None
+    shards = _weight_files(model_json, spec, _REEXPORT) if isinstance(spec, dict) else []
+    missing = [p for p in shards if not (model_dir / p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{model_dir} lacks the weight file(s) {', '.join(missing)} that model.json "
+                                f"lists: {_REEXPORT}")
+    try:
+        if kind == "graph-model":
+            inputs = spec.get("signature", {}).get("inputs", {})
+            if len(inputs) != 1:
+                raise ValueError(f"predict_in_browser supports models with one input, {model_json} has {len(inputs)}")
+            dims = [int(d.get("size", -1)) for d in next(iter(inputs.values()))["tensorShape"]["dim"]]
+            return "graph", tuple(None if d < 0 else d for d in dims)
+        if kind == "layers-model":
+            # Keras 2 writes batch_input_shape, Keras 3 batch_shape (the key tfjs cannot read).
+            layers = spec["modelTopology"]["model_config"]["config"]["layers"]
+            config = layers[0]["config"]
+            dims = config.get("batch_input_shape") or config.get("batch_shape")
+            return "layers", tuple(dims)
+    except (KeyError, TypeError, IndexError, AttributeError, StopIteration):
+        raise ValueError(f"{model_json} lacks the input description of a {kind}: the file is damaged; "
+                         f"{_REEXPORT}") from None
     raise ValueError(f"{model_json} has format {kind!r}, not a tfjs graph or layers model: "
                      "re-export it with aiffel_lib.export.export_tfjs")
 
@@ -370,10 +438,12 @@ def run_in_browser(model_dir: os.PathLike | str, inputs: np.ndarray, backends: S
     """
     from aiffel_lib import browser, serve
 
+    if not isinstance(model_dir, (str, os.PathLike)):
+        raise ValueError(f"model_dir must be the export's folder (str or pathlib.Path), got {type(model_dir).__name__}")
     model_dir = Path(model_dir)
     fmt, shape = _model_json_spec(model_dir)
     x = _as_batch(inputs, shape)
-    backends = list(backends)
+    backends = [backends] if isinstance(backends, str) else list(backends)
     bad = [b for b in backends if b not in BACKENDS]
     if not backends or bad:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {bad or backends}")

@@ -24,6 +24,8 @@ import difflib
 import html
 import os
 import warnings
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -77,7 +79,7 @@ def method_name(method: str | int) -> str:
         if key in METHODS:
             return key
     known = ", ".join(list(METHODS) + list(ALIASES))
-    raise ValueError(f"unknown comparison method {method!r}; use one of: {known} "
+    raise ValueError(f"unknown comparison method {method!r:.60}; use one of: {known} "
                      "(or a cv2.HISTCMP_* constant)")
 
 
@@ -119,36 +121,140 @@ def to_bgr8(image: Any) -> np.ndarray:
     return np.ascontiguousarray(img)
 
 
+#: Largest image, in pixels (width x height), the readers here decode: 2**26 = 67 M, room for
+#: a 50-megapixel photo. A PNG of 20000 x 20000 zeros is 431 KB on disk but 1.2 GB once decoded
+#: as BGR: its size is read from the header first and the file refused. Raise it for bigger images.
+MAX_IMAGE_PIXELS = 1 << 26
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (they carry the size); C4, C8 and CC are other segments.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+class ImageTooLargeError(ValueError):
+    """An image file whose header announces more than :data:`MAX_IMAGE_PIXELS` pixels."""
+
+
+def _jpeg_size(buf: memoryview) -> tuple[int, int] | None:
+    i, n = 2, len(buf)
+    while i + 9 <= n:
+        if buf[i] != 0xFF:
+            return None  # not at a marker: a damaged file
+        marker = buf[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length field
+            i += 2
+        elif marker in _JPEG_SOF:
+            return int.from_bytes(buf[i + 7:i + 9], "big"), int.from_bytes(buf[i + 5:i + 7], "big")
+        else:
+            i += 2 + int.from_bytes(buf[i + 2:i + 4], "big")
+    return None
+
+
+def image_size(data: bytes | bytearray | memoryview | np.ndarray | os.PathLike | str) -> tuple[int, int] | None:
+    """(width, height) of an encoded image, read from its header without decoding the pixels.
+
+    data: the file's bytes (or a uint8 array of them), or its path. PNG and JPEG headers are
+    parsed here (fast); other formats by Pillow's lazy ``Image.open``, which reads
+    only the header. Returns None when the format is not recognised. Raises
+    :class:`ImageTooLargeError` for images Pillow itself refuses to open (over
+    ~179 M pixels) without saying their size.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        data = np.fromfile(os.fspath(data), dtype=np.uint8)
+    if isinstance(data, np.ndarray) and data.dtype != np.uint8:
+        raise ValueError(f"data must be a file's bytes (uint8), got an array of {data.dtype}")
+    try:
+        buf = memoryview(np.ascontiguousarray(data).reshape(-1) if isinstance(data, np.ndarray) else data).cast("B")
+    except TypeError:
+        raise ValueError(f"data must be an image file's bytes or its path, got {type(data).__name__}") from None
+    if len(buf) >= 24 and bytes(buf[:8]) == _PNG_MAGIC and bytes(buf[12:16]) == b"IHDR":
+        return int.from_bytes(buf[16:20], "big"), int.from_bytes(buf[20:24], "big")
+    if bytes(buf[:2]) == b"\xff\xd8":
+        return _jpeg_size(buf)
+    import io
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(buf)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        raise ImageTooLargeError(f"more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} M pixels") from None
+    except Exception:  # noqa: BLE001 - any unrecognised or damaged header means "unknown"
+        return None
+    return int(width), int(height)
+
+
+def check_image_size(data: bytes | bytearray | memoryview | np.ndarray, name: str) -> None:
+    """Raise :class:`ImageTooLargeError` (naming ``name``) when the header of ``data``
+    announces more than :data:`MAX_IMAGE_PIXELS` pixels. Unknown formats pass."""
+    try:
+        size = image_size(data)
+    except ImageTooLargeError as exc:
+        size, shape = None, str(exc)
+    else:
+        if size is None or size[0] * size[1] <= MAX_IMAGE_PIXELS:
+            return
+        shape = f"{size[0]}x{size[1]} pixels ({size[0] * size[1] / 1e6:,.0f} M)"
+    raise ImageTooLargeError(f"{name} is {shape}, more than the {MAX_IMAGE_PIXELS / 1e6:.0f} M pixels "
+                             "the course decodes (histsearch.MAX_IMAGE_PIXELS): shrink it first")
+
+
+def decode_image(data: bytes | bytearray | memoryview | np.ndarray, name: str,
+                 flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray | None:
+    """``cv2.imdecode`` after :func:`check_image_size`; None (silently) when OpenCV cannot decode it.
+
+    Raises :class:`ImageTooLargeError` before decoding anything too large.
+    """
+    raw = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data.reshape(-1)
+    if raw.size == 0:
+        return None
+    check_image_size(raw, name)
+    # OpenCV logs an [ERROR] line for a broken file; callers count or report skipped files instead.
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.imdecode(raw, flags)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+
+
+def _read_image(path: os.PathLike | str) -> tuple[np.ndarray | None, str]:
+    """(BGR image, "") or (None, why): why is "too large" or "not decodable"."""
+    try:
+        raw = np.fromfile(os.fspath(path), dtype=np.uint8)
+    except OSError:
+        return None, "not decodable"
+    try:
+        img = decode_image(raw, Path(path).name)
+    except ImageTooLargeError:
+        return None, "too large"
+    if img is None:
+        return None, "not decodable"
+    try:
+        return to_bgr8(img), ""
+    except ValueError:
+        return None, "not decodable"
+
+
 def read_image(path: os.PathLike | str) -> np.ndarray | None:
     """Decode an image file to (H, W, 3) uint8 BGR; None when it is not a decodable image.
 
     Decodes from bytes (``cv2.imdecode``), which stays silent on bad files and
     handles non-ASCII paths; 16-bit, gray and RGBA files are converted by :func:`to_bgr8`.
+    Files whose header announces more than :data:`MAX_IMAGE_PIXELS` pixels are
+    not decoded (None too).
     """
-    try:
-        raw = np.fromfile(os.fspath(path), dtype=np.uint8)
-    except OSError:
-        return None
-    if raw.size == 0:
-        return None
-    # OpenCV logs an [ERROR] line for a broken file; the caller counts skipped files instead.
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        img = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    if img is None:
-        return None
-    try:
-        return to_bgr8(img)
-    except ValueError:
-        return None
+    return _read_image(path)[0]
 
 
 def _check_bins(bins: int) -> int:
     if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or not 1 <= int(bins) <= 256:
-        raise ValueError(f"bins must be an integer from 1 to 256, got {bins!r}")
+        raise ValueError(f"bins must be an integer from 1 to 256, got {bins!r:.60}")
     return int(bins)
 
 
@@ -272,6 +378,8 @@ def _iter_images(images: Any, progress: bool = False) -> Iterator[tuple[str, np.
     at the end counts them. Hidden files (``.manifest.json``, ``.DS_Store``) and
     sub-folders are ignored.
     """
+    if images is None:
+        raise ValueError("images must be a folder, a mapping {name: image} or (name, image) pairs, got None")
     if isinstance(images, (str, os.PathLike)):
         folder = Path(images)
         if not folder.is_dir():
@@ -282,15 +390,21 @@ def _iter_images(images: Any, progress: bool = False) -> Iterator[tuple[str, np.
 
             files = tqdm(files, desc="reading images", unit="img")
         skipped: list[str] = []
+        too_large: list[str] = []
         for path in files:
-            img = read_image(path)
+            img, why = _read_image(path)
             if img is None:
-                skipped.append(path.name)
+                (too_large if why == "too large" else skipped).append(path.name)
                 continue
             yield path.name, img
-        if skipped:
-            shown = ", ".join(skipped[:5]) + (", ..." if len(skipped) > 5 else "")
-            warnings.warn(f"skipped {len(skipped)} file(s) that are not decodable images: {shown}",
+        if skipped or too_large:
+            def shown(names: list[str]) -> str:
+                return ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+
+            parts = ([f"{len(skipped)} not decodable as images: {shown(skipped)}"] if skipped else []) + (
+                [f"{len(too_large)} larger than {MAX_IMAGE_PIXELS / 1e6:.0f} M pixels "
+                 f"(histsearch.MAX_IMAGE_PIXELS), not decoded: {shown(too_large)}"] if too_large else [])
+            warnings.warn(f"skipped {len(skipped) + len(too_large)} file(s): " + "; ".join(parts),
                           SkippedFilesWarning, stacklevel=3)
         return
     if hasattr(images, "names") and hasattr(images, "images"):  # a datasets.ImageSet
@@ -301,6 +415,11 @@ def _iter_images(images: Any, progress: bool = False) -> Iterator[tuple[str, np.
         raise ValueError("pass names with the images: a mapping {name: image} or (name, image) pairs")
     else:
         pairs = images
+    try:
+        pairs = iter(pairs)
+    except TypeError:
+        raise ValueError("images must be a folder, a mapping {name: image} or (name, image) pairs, "
+                         f"got {type(images).__name__}") from None
     if progress:
         from tqdm import tqdm
 
@@ -327,7 +446,7 @@ def _unknown_name(name: str, names: Iterable[str]) -> ValueError:
 
 def _check_top_k(top_k: Any) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r}")
+        raise ValueError(f"top_k must be an integer >= 1, got {top_k!r:.60}")
     return int(top_k)
 
 
@@ -585,11 +704,15 @@ class HistogramIndex:
             if row is not None:
                 return self._cols[:, row], row
             if Path(key).is_file():
-                img = read_image(key)
+                raw = np.fromfile(key, dtype=np.uint8)
+                img = decode_image(raw, Path(key).name)  # ImageTooLargeError says so
                 if img is None:
                     raise ValueError(f"{key!r} is not a decodable image file")
                 return color_histogram(img, self.bins), None
             raise _unknown_name(key, self.names)
+        if query is None or isinstance(query, (bytes, dict, set)):
+            raise ValueError(f"query must be an image name, an image file path, a BGR image array or a "
+                             f"({3 * self.bins},) histogram, got {type(query).__name__}")
         arr = np.asarray(query)
         if arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1 and arr.shape[0] == 3 * self.bins):
             flat = arr.reshape(-1)
@@ -675,9 +798,13 @@ class HistogramIndex:
         A crash mid-write leaves the previous file intact. ``.npz`` is appended
         when ``path`` has another suffix. Returns the path written.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_name(path.name + ".npz")
+        if path.is_dir():
+            raise ValueError(f"cannot save the index as {path}: it is a folder; give a file name like index.npz")
         arrays = {"format": np.array(FILE_FORMAT), "version": np.array(FILE_VERSION),
                   "bins": np.array(self.bins), "names": np.array(self.names, dtype=str),
                   "hists": np.ascontiguousarray(self.hists)}
@@ -694,27 +821,56 @@ class HistogramIndex:
     def load(cls, path: os.PathLike | str) -> "HistogramIndex":
         """Read an index written by :meth:`save`. Never unpickles (``allow_pickle=False``).
 
-        Raises ValueError for a file that is not such an index (wrong format,
-        object arrays, inconsistent shapes, NaN histograms).
+        ``path`` may omit the ``.npz`` that :meth:`save` appends (``save("x")`` then
+        ``load("x")`` works). Raises FileNotFoundError when there is no such file and
+        ValueError for a file that is not such an index (truncated, wrong format,
+        missing or mistyped arrays, inconsistent shapes, NaN histograms); both say what to do.
         """
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"path must be a file path (str or pathlib.Path), got {type(path).__name__}")
         path = Path(path)
+        if not path.exists() and path.suffix != ".npz" and path.with_name(path.name + ".npz").is_file():
+            path = path.with_name(path.name + ".npz")  # what save() wrote for this name
+        if not path.is_file():
+            what = "is a folder" if path.is_dir() else "does not exist"
+            raise FileNotFoundError(f"no histogram index at {path}: it {what}. Build one with "
+                                    "HistogramIndex.build(folder) and write it with index.save(path)")
+        rebuild = "build the index again (HistogramIndex.build) and save it"
+        unreadable = (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zlib.error)
+
+        def damaged(exc: Exception) -> ValueError:
+            return ValueError(f"{path.name} is not a histogram index (.npz without pickles), or it is truncated "
+                              f"or damaged ({type(exc).__name__}: {exc}): {rebuild}")
+
         try:
-            with np.load(path, allow_pickle=False) as npz:
+            loaded = np.load(path, allow_pickle=False)
+        except unreadable as exc:
+            raise damaged(exc) from None
+        if not isinstance(loaded, np.lib.npyio.NpzFile):  # a plain .npy holds one array
+            raise ValueError(f"{path.name} is a single NumPy array, not a histogram index (.npz): {rebuild}")
+        try:
+            with loaded as npz:  # members are read (and decompressed) here: truncation shows now
                 data = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError, EOFError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise ValueError(f"{path.name} is not a histogram index (.npz without pickles): {exc}") from None
+        except unreadable as exc:
+            raise damaged(exc) from None
         if data.get("format", np.array("")).item() != FILE_FORMAT:
             raise ValueError(f"{path.name} is not a histogram index written by HistogramIndex.save")
+        for key, kinds in (("version", "iu"), ("bins", "iu"), ("names", "U"), ("hists", "f")):
+            if key not in data or data[key].dtype.kind not in kinds:
+                raise ValueError(f"{path.name}: '{key}' is missing or has the wrong type: the file is damaged; "
+                                 f"{rebuild}")
         if int(data["version"]) > FILE_VERSION:
-            raise ValueError(f"{path.name} was written by a newer version (format {int(data['version'])})")
-        for key, kind in (("names", "U"), ("hists", "f")):
-            if key not in data or data[key].dtype.kind != kind:
-                raise ValueError(f"{path.name}: '{key}' is missing or has the wrong type")
+            raise ValueError(f"{path.name} was written by a newer version (format {int(data['version'])}): "
+                             "update aiffel_lib or rebuild the index")
+        for key in ("labels", "folder"):
+            if key in data and data[key].dtype.kind != "U":
+                raise ValueError(f"{path.name}: '{key}' has the wrong type: the file is damaged; {rebuild}")
         labels = data["labels"].tolist() if "labels" in data else None
         folder = str(data["folder"]) if "folder" in data else None
-        index = cls(data["names"].tolist(), data["hists"], int(data["bins"]), labels=labels)
+        try:
+            index = cls(data["names"].tolist(), data["hists"], int(data["bins"]), labels=labels)
+        except ValueError as exc:
+            raise ValueError(f"{path.name}: {exc}: the file is damaged; {rebuild}") from None
         index.folder = None if folder is None else Path(folder)
         return index
 
@@ -752,6 +908,8 @@ def evaluation_queries(labels: Iterable[str], per_label: int | None = 50) -> np.
     labels = list(labels)
     if per_label is None:
         return np.arange(len(labels))
+    if isinstance(per_label, bool) or not isinstance(per_label, (int, np.integer)) or per_label < 1:
+        raise ValueError(f"per_label must be a whole number >= 1 or None (all images), got {per_label!r:.60}")
     seen: dict[str, int] = {}
     rows = []
     for i, lab in enumerate(labels):
@@ -853,6 +1011,11 @@ def get_target_histogram(histogram_db: Mapping[str, np.ndarray], filename: str) 
     Unknown names raise ValueError listing the closest names (the course printed a
     message and returned None, which then failed later inside ``search``).
     """
+    if not isinstance(histogram_db, Mapping):
+        raise ValueError(f"histogram_db must be the dict from build_histogram_db, got {type(histogram_db).__name__}")
+    if not isinstance(filename, str):
+        raise ValueError(f"filename must be an image name (a str such as {next(iter(histogram_db), 'x.png')!r}), "
+                         f"got {type(filename).__name__}")
     if filename not in histogram_db:
         raise _unknown_name(filename, histogram_db.keys())
     return histogram_db[filename]
@@ -868,7 +1031,11 @@ def search(histogram_db: Mapping[str, np.ndarray], target_histogram: np.ndarray,
     top_k = _check_top_k(top_k)
     name = method_name(method)
     code = METHODS[name]
-    target = np.asarray(target_histogram, dtype=np.float32)
+    if not isinstance(histogram_db, Mapping):
+        hint = " (for a HistogramIndex call index.search(query))" if isinstance(histogram_db, HistogramIndex) else ""
+        raise ValueError(f"histogram_db must be the dict from build_histogram_db, got "
+                         f"{type(histogram_db).__name__}{hint}")
+    target = _check_target(target_histogram, histogram_db)
     items = histogram_db.items()
     if progress:
         from tqdm import tqdm
@@ -876,11 +1043,34 @@ def search(histogram_db: Mapping[str, np.ndarray], target_histogram: np.ndarray,
         items = tqdm(items, desc="comparing")
     results = {}
     for file_name, histogram in items:
+        if np.size(histogram) != target.size:
+            raise ValueError(f"histogram_db[{file_name!r}] has {np.size(histogram)} values, the target "
+                             f"{target.size}: all histograms must come from the same bins (rebuild the database)")
+        if getattr(histogram, "dtype", None) != np.float32:  # compareHist needs both float32
+            histogram = np.asarray(histogram, np.float32)
         results[file_name] = cv2.compareHist(H1=target, H2=histogram, method=code)
     # Sort by (rounded score, name): equal scores come in name order, as in HistogramIndex.
     keys = _sort_keys(np.fromiter(results.values(), dtype=np.float64, count=len(results)), name)
     ranked = sorted(zip(keys.tolist(), results.items()), key=lambda item: (item[0], item[1][0]))
     return dict(pair for _, pair in ranked[:top_k])
+
+
+def _check_target(target_histogram: Any, histogram_db: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The query histogram as float32, checked against the database's histogram length."""
+    example = next(iter(histogram_db.values()), None)
+    size = None if example is None else int(np.size(example))
+    want = f"{size} floats, like the database's histograms" if size else "a histogram"
+    if target_histogram is None or isinstance(target_histogram, (str, bytes)):
+        raise ValueError(f"target_histogram must be {want}, got {target_histogram!r:.60}: "
+                         "use get_target_histogram(histogram_db, file_name)")
+    target = np.asarray(target_histogram)
+    if target.dtype.kind not in "fiu" or target.size == 0 or (size and target.size != size):
+        raise ValueError(f"target_histogram must be {want}, got shape {target.shape} {target.dtype}: "
+                         "compute it with the same bins (get_target_histogram(histogram_db, file_name))")
+    target = target.astype(np.float32).reshape(np.shape(example) if size else (-1, 1))
+    if not np.all(np.isfinite(target)):
+        raise ValueError("target_histogram holds NaN or infinite values")
+    return target
 
 
 def image_loader(images: Any) -> Callable[[str], np.ndarray]:
@@ -916,7 +1106,12 @@ def show_result(result: Mapping[str, float] | list[tuple[str, float]], images: A
     """
     import matplotlib.pyplot as plt
 
+    if not isinstance(result, (Mapping, list, tuple)):
+        raise ValueError(f"result must be search()'s dict or HistogramIndex.search()'s list of (name, score), "
+                         f"got {type(result).__name__}")
     pairs = list(result.items()) if isinstance(result, Mapping) else list(result)
+    if not all(isinstance(p, tuple) and len(p) == 2 for p in pairs):
+        raise ValueError("result must hold (name, score) pairs, as search() and HistogramIndex.search() return")
     load = image_loader(images)
     panels = []
     if query is not None:
@@ -1053,11 +1248,15 @@ class SearchPicker:
         if not files:
             return
         item = files[0] if isinstance(files, (list, tuple)) else next(iter(files.values()))
-        img = cv2.imdecode(np.frombuffer(bytes(item["content"]), np.uint8), cv2.IMREAD_UNCHANGED)
-        if img is None:
-            self.status.value = f"<b>{html.escape(item.get('name', 'upload'))}</b> is not a decodable image"
+        name = str(item.get("name", "upload"))
+        try:
+            img = decode_image(bytes(item["content"]), name)
+            if img is None:
+                raise ValueError(f"{name} is not a decodable image")
+            self.upload_image = to_bgr8(img)
+        except ValueError as exc:  # too large, not an image, or an unsupported pixel type
+            self.status.value = f'<span style="color:#b00">{html.escape(str(exc))}</span>'
             return
-        self.upload_image = to_bgr8(img)
         self.update()
 
     def update(self) -> list[tuple[str, float]]:

@@ -57,10 +57,13 @@ def _check_frame(frame_bgr: Any) -> np.ndarray:
 
 
 def _check_range(lower: Sequence[int], upper: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    lo = np.asarray(lower, dtype=np.int64).reshape(-1)
-    hi = np.asarray(upper, dtype=np.int64).reshape(-1)
+    try:
+        lo = np.asarray(lower, dtype=np.int64).reshape(-1)
+        hi = np.asarray(upper, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        raise ValueError(f"a range is two (H, S, V) triples of integers, got {lower!r:.60} and {upper!r:.60}") from None
     if lo.size != 3 or hi.size != 3:
-        raise ValueError(f"a range is two (H, S, V) triples, got {lower!r} and {upper!r}")
+        raise ValueError(f"a range is two (H, S, V) triples, got {lower!r:.60} and {upper!r:.60}")
     top = np.array([HUE_MAX, SV_MAX, SV_MAX])
     if (lo < 0).any() or (hi > top).any() or (lo > hi).any():
         raise ValueError(f"range {tuple(lo)}..{tuple(hi)} is outside H 0-179, S/V 0-255 or low > high "
@@ -92,7 +95,7 @@ def mask_ranges(frame_bgr: np.ndarray, ranges: Iterable[Range]) -> np.ndarray:
     hsv = to_hsv(frame_bgr)
     mask = np.zeros(hsv.shape[:2], np.uint8)
     count = 0
-    for lower, upper in ranges:
+    for lower, upper in normalize_ranges(ranges):  # also a preset name or one (lower, upper) pair
         lo, hi = _check_range(lower, upper)
         mask = cv2.bitwise_or(mask, cv2.inRange(hsv, lo, hi))
         count += 1
@@ -122,12 +125,20 @@ def normalize_ranges(spec: Any) -> list[Range]:
         if spec not in PRESETS:
             raise ValueError(f"unknown colour {spec!r}; presets: {', '.join(PRESETS)}")
         return list(PRESETS[spec])
-    spec = list(spec)
-    if len(spec) == 2 and np.asarray(spec[0]).size == 3 and np.asarray(spec[0]).ndim == 1:
-        spec = [tuple(spec)]
+    usage = ("ranges must be a preset name (" + ", ".join(PRESETS) + "), one (lower, upper) pair of "
+             "(H, S, V) triples or a list of such pairs")
+    try:
+        spec = list(spec)
+        if len(spec) == 2 and np.asarray(spec[0]).size == 3 and np.asarray(spec[0]).ndim == 1:
+            spec = [tuple(spec)]
+        pairs = [tuple(pair) for pair in spec]
+    except (TypeError, ValueError):
+        raise ValueError(f"{usage}, got {spec!r:.60}") from None
     out = []
-    for lower, upper in spec:
-        lo, hi = _check_range(lower, upper)
+    for pair in pairs:
+        if len(pair) != 2:
+            raise ValueError(f"{usage}, got {pair!r:.60}")
+        lo, hi = _check_range(*pair)
         out.append((tuple(int(v) for v in lo), tuple(int(v) for v in hi)))
     return out
 
@@ -136,8 +147,12 @@ def side_by_side(frame_bgr: np.ndarray, mask: np.ndarray, result_bgr: np.ndarray
                  gap: int = 4) -> np.ndarray:
     """Frame, mask and result in one row, as the course's three windows: (H, 3W + 2*gap, 3) uint8 RGB."""
     frame = _check_frame(frame_bgr)
+    result = _check_frame(result_bgr)
+    mask = np.asarray(mask)
+    if mask.shape != frame.shape[:2] or result.shape != frame.shape:
+        raise ValueError(f"frame {frame.shape}, mask {mask.shape} and result {result.shape} must match in size")
     spacer = np.full((frame.shape[0], gap, 3), 255, np.uint8)
-    panels = [frame[..., ::-1], np.repeat(mask[..., None], 3, axis=2), result_bgr[..., ::-1]]
+    panels = [frame[..., ::-1], np.repeat(mask[..., None], 3, axis=2), result[..., ::-1]]
     return np.concatenate([panels[0], spacer, panels[1], spacer, panels[2]], axis=1)
 
 
@@ -157,6 +172,9 @@ def show_masking(frame_bgr: np.ndarray, ranges: Any = (BLUE_RANGE,), title: str 
 
 def masked_fraction(mask: np.ndarray) -> float:
     """Share of pixels kept by a 0/255 mask (0.0-1.0)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.size == 0:
+        raise ValueError(f"mask must be a non-empty (H, W) array, got shape {mask.shape}")
     return float(np.count_nonzero(mask)) / mask.size
 
 
@@ -166,9 +184,12 @@ def masked_fraction(mask: np.ndarray) -> float:
 
 def bgr_to_hsv(bgr: Sequence[int]) -> HSV:
     """One BGR colour -> OpenCV HSV (H 0-179, S, V 0-255), via a 1x1 image."""
-    px = np.asarray(bgr, dtype=np.int64).reshape(-1)
+    try:
+        px = np.asarray(bgr, dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError):
+        px = np.zeros(0)
     if px.size != 3 or (px < 0).any() or (px > 255).any():
-        raise ValueError(f"a BGR colour is three values 0-255, got {bgr!r}")
+        raise ValueError(f"a BGR colour is three values 0-255, got {bgr!r:.60}")
     h, s, v = cv2.cvtColor(px.astype(np.uint8).reshape(1, 1, 3), cv2.COLOR_BGR2HSV)[0, 0]
     return int(h), int(s), int(v)
 
@@ -185,6 +206,10 @@ def pick_color_range(bgr: Sequence[int], hue_tolerance: int = 10, min_saturation
     low saturation, and value within +/-50 of the colour's.
     Returns a list of ``(lower, upper)`` for :func:`mask_ranges`.
     """
+    numbers = (hue_tolerance, min_saturation, min_value, gray_saturation)
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in numbers):
+        raise ValueError(f"hue_tolerance, min_saturation, min_value and gray_saturation must be whole numbers, "
+                         f"got {numbers!r:.80}")
     if not 0 <= hue_tolerance <= 89:
         raise ValueError(f"hue_tolerance must be 0-89 (OpenCV hue runs 0-179), got {hue_tolerance}")
     h, s, v = bgr_to_hsv(bgr)
@@ -203,6 +228,8 @@ def color_at(image_bgr: np.ndarray, x: int, y: int, radius: int = 2) -> tuple[in
     """The median BGR colour of the (2*radius+1)^2 patch around pixel (x, y)."""
     img = _check_frame(image_bgr)
     h, w = img.shape[:2]
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in (x, y, radius)) or radius < 0:
+        raise ValueError(f"x, y and radius must be whole numbers (radius >= 0), got {x!r:.60}, {y!r:.60}, {radius!r:.60}")
     if not (0 <= x < w and 0 <= y < h):
         raise ValueError(f"pixel ({x}, {y}) is outside the {w}x{h} image")
     patch = img[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1].reshape(-1, 3)
@@ -334,6 +361,8 @@ def mask_panel(images: dict[str, np.ndarray] | np.ndarray, lower: HSV = BLUE_RAN
     """The slider panel for notebook 01. images: ``{name: BGR array}`` or one BGR array."""
     if isinstance(images, np.ndarray):
         images = {"image": images}
+    if not isinstance(images, dict):
+        raise ValueError(f"images must be one BGR array or a dict {{name: BGR array}}, got {type(images).__name__}")
     return MaskPanel(images, lower, upper, width)
 
 
@@ -349,7 +378,12 @@ def demo_frames(size: tuple[int, int] = (320, 240), n: int = 48,
     """
     from aiffel_lib.photos import load_photo
 
-    width, height = size
+    try:
+        width, height = (int(v) for v in size)
+    except (TypeError, ValueError):
+        width = height = 0
+    if width < 16 or height < 16 or int(n) < 1:
+        raise ValueError(f"size must be (width, height) of at least 16 pixels and n >= 1, got {size!r:.60}, {n!r}")
     per = max(1, n // len(photos))
     frames = []
     for k, name in enumerate(photos):
@@ -372,13 +406,18 @@ def video_writer(path: os.PathLike | str, fps: float, size: tuple[int, int]) -> 
     size: (width, height). Lossless matters for masking: JPEG noise moves pixels
     that sit near a range's edge (the rocket's sky is at hue ~110) in or out of the mask.
     """
+    folder = Path(path).parent
+    if not folder.is_dir():
+        raise OSError(f"cannot write video to {path}: the folder {folder} does not exist (create it first)")
+    if Path(path).is_dir():
+        raise OSError(f"cannot write video to {path}: it is a folder; give a file name such as masked.avi")
     writer = cv2.VideoWriter(os.fspath(path), cv2.CAP_FFMPEG, cv2.VideoWriter_fourcc(*"FFV1"), fps, size)
     if not writer.isOpened():  # OpenCV built without FFmpeg: its own MJPEG writer always exists
         writer = cv2.VideoWriter(os.fspath(path), cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*"MJPG"),
                                  fps, size)
         writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 100)
     if not writer.isOpened():
-        raise OSError(f"OpenCV cannot write video to {Path(path).name}")
+        raise OSError(f"OpenCV cannot write video to {Path(path).name} (is the folder writable?)")
     return writer
 
 
@@ -486,6 +525,8 @@ class FrameSource:
 
 def open_video(path: os.PathLike | str) -> FrameSource:
     """A video file as a :class:`FrameSource`; ValueError if it cannot be read."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"video must be a file path (str or pathlib.Path), got {type(path).__name__}")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no video file at {path.name!r}")
@@ -504,6 +545,8 @@ def open_source(camera: int | None = 0, video: os.PathLike | str | None = None,
     ``timeout`` seconds even when a driver hangs; never raises for a missing camera.
     """
     messages = []
+    if camera is not None and (isinstance(camera, bool) or not isinstance(camera, (int, np.integer)) or camera < 0):
+        raise ValueError(f"camera must be a webcam index 0, 1, ... or None, got {camera!r:.60}")
     if camera is not None:
         maybe, reason = camera_status(camera)
         if maybe:
@@ -597,6 +640,34 @@ def run_loop(source: FrameSource, ranges: Iterable[Range] = (BLUE_RANGE,), show:
     return stats
 
 
+def _positive(kind: type, minimum: float, what: str):
+    """An argparse type: a ``kind`` number >= ``minimum``, with a message saying so."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum or value != value:  # value != value: NaN
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
+        return value
+
+    return parse
+
+
+def check_output_path(path: os.PathLike | str) -> Path:
+    """Where ``--output`` will write: its folder must exist and be writable (OSError saying so)."""
+    path = Path(path)
+    if path.is_dir():
+        raise OSError(f"--output {path} is a folder: give a file name such as {path / 'masked.avi'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise OSError(f"--output {path}: the folder {folder} does not exist; create it first "
+                      f"(mkdir -p {folder}) or write somewhere else")
+    if not os.access(folder, os.W_OK):
+        raise OSError(f"--output {path}: the folder {folder} is not writable; choose another place")
+    return path
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m aiffel_lib.masking`` (fixed width: same help everywhere)."""
     parser = argparse.ArgumentParser(
@@ -610,7 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m aiffel_lib.masking --no-window --max-frames 30 --output masked.avi",
         formatter_class=lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=88))
     src = parser.add_mutually_exclusive_group()
-    src.add_argument("--camera", type=int, metavar="N", default=None,
+    src.add_argument("--camera", type=_positive(int, 0, "a camera index 0, 1, ..."), metavar="N", default=None,
                      help="webcam index (default 0); falls back to the demo video if it does not answer")
     src.add_argument("--video", metavar="FILE", help="read frames from a video file instead")
     parser.add_argument("--color", choices=sorted(PRESETS), default="blue",
@@ -619,9 +690,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--upper", type=int, nargs=3, metavar=("H", "S", "V"), help="custom upper HSV bound")
     parser.add_argument("--no-window", action="store_true",
                         help="do not open windows (automatic when there is no display)")
-    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--max-frames", type=_positive(int, 1, "a whole number >= 1"), metavar="N",
+                        help="stop after N frames")
     parser.add_argument("--output", metavar="FILE", help="also write frame|mask|res side by side to an .avi")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for a webcam (default 3)")
+    parser.add_argument("--timeout", type=_positive(float, 0.1, "a number of seconds >= 0.1"), default=3.0,
+                        help="seconds to wait for a webcam (default 3)")
     return parser
 
 
@@ -632,7 +705,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         ranges = normalize_ranges([(args.lower, args.upper)] if args.lower else args.color)
-    except ValueError as exc:
+        if args.output:
+            check_output_path(args.output)
+    except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
@@ -654,7 +729,11 @@ def main(argv: list[str] | None = None) -> int:
     with source:
         print("ranges: " + ", ".join(f"{lo}..{hi}" for lo, hi in ranges)
               + (" -- press Esc (or q) in a window to quit" if show else ""))
-        stats = run_loop(source, ranges, show=show, max_frames=max_frames, output=args.output)
+        try:
+            stats = run_loop(source, ranges, show=show, max_frames=max_frames, output=args.output)
+        except OSError as exc:  # e.g. the disk filled up while writing --output
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     how = "stopped by key" if stats.stopped_by_key else "done"
     print(f"{how}: {stats.frames} frames, on average {100 * stats.mean_kept:.1f}% of pixels in range")
     if args.output and stats.frames:

@@ -36,6 +36,7 @@ import importlib.resources
 import json
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,14 +108,23 @@ def imagenet_labels() -> list[str]:
 
 
 def load_image_rgb(path: os.PathLike | str) -> np.ndarray:
-    """Read an image file (JPEG, PNG, ...) as (H, W, 3) uint8 RGB; alpha is dropped, gray expanded."""
+    """Read an image file (JPEG, PNG, ...) as (H, W, 3) uint8 RGB; alpha is dropped, gray expanded.
+
+    Raises ValueError for a missing or undecodable file, and (before decoding) for an
+    image larger than ``histsearch.MAX_IMAGE_PIXELS`` (67 M pixels).
+    """
     import cv2
 
+    from aiffel_lib.histsearch import decode_image
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(f"path must be an image file path (str or pathlib.Path), got {type(path).__name__}; "
+                         "for an array already in memory call clf.top_k(image) directly")
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"no image file at {display_path(path)}: check the path")
     # imdecode instead of imread: imread cannot open non-ASCII paths on Windows.
-    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+    img = decode_image(np.fromfile(str(path), dtype=np.uint8), path.name, cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"{path.name} is not an image OpenCV can read (JPEG, PNG, BMP, WebP, ...)")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
@@ -158,6 +168,11 @@ def center_crop_resize(image: np.ndarray, size: int = INPUT_SIZE,
     """
     import cv2
 
+    image = np.asarray(image)
+    if image.ndim not in (2, 3) or min(image.shape[:2], default=0) < 1:
+        raise ValueError(f"image must be (H, W, 3) uint8, got shape {image.shape}")
+    if not 0 < crop_fraction <= 1 or int(size) < 1:
+        raise ValueError(f"crop_fraction must be in (0, 1] and size >= 1, got {crop_fraction!r}, {size!r}")
     h, w = image.shape[:2]
     side = max(1, int(round(crop_fraction * min(h, w))))
     y0, x0 = (h - side) // 2, (w - side) // 2
@@ -249,6 +264,8 @@ class ImageNetClassifier:
         if x.ndim != 4 or x.shape[1:] != (self.input_size, self.input_size, 3):
             raise ValueError(f"expected (N, {self.input_size}, {self.input_size}, 3) preprocessed input, "
                              f"got {x.shape}: use preprocess(images) first")
+        if not np.isfinite(x).all():
+            raise ValueError("the preprocessed input holds NaN or infinity: build it with preprocess(images)")
         if self._predict_fn is None:
             import tensorflow as tf
 
@@ -281,6 +298,9 @@ class ImageNetClassifier:
 def top_k_from_probabilities(probs: np.ndarray, labels: Sequence[str], k: int = 5) -> list[tuple[int, str, float]]:
     """(1000,) probabilities -> the k largest as ``[(class_id, label, probability), ...]``."""
     probs = np.asarray(probs)
+    if probs.shape != (len(labels),) or probs.dtype.kind not in "fiu":
+        raise ValueError(f"probs must be ({len(labels)},) numbers, one per label, got {probs.dtype} {probs.shape}: "
+                         "for a batch, call this per row")
     order = np.argsort(-probs, kind="stable")[:k]
     return [(int(i), labels[int(i)], float(probs[i])) for i in order]
 
@@ -414,6 +434,25 @@ def converted_weights_path(pth: Path | None = None) -> Path:
     return cache_dir("models") / f"efficientnet_lite0-{_file_digest(pth)[:16]}-v{_CONVERSION_VERSION}.weights.h5"
 
 
+def checksum_path(cached: Path) -> Path:
+    """The checksum file written next to a cached conversion (``sha256sum`` format)."""
+    return cached.with_name(cached.name + ".sha256")
+
+
+def _cache_problem(cached: Path) -> str | None:
+    """Why the cached conversion cannot be trusted (None when its SHA-256 matches the one
+    recorded when it was written). Bytes changed on disk would load without any error
+    and silently give wrong predictions, so the file is checked, not just opened."""
+    side = checksum_path(cached)
+    try:
+        recorded = side.read_text(encoding="ascii").split()[0].lower()
+    except (OSError, UnicodeDecodeError, IndexError):
+        return "it has no readable checksum file"
+    if _file_digest(cached) != recorded:
+        return "its SHA-256 does not match the one recorded when it was written (the file is damaged)"
+    return None
+
+
 def _load_efficientnet_lite0(use_cache: bool = True) -> ImageNetClassifier:
     from aiffel_lib import torchfile
 
@@ -423,15 +462,23 @@ def _load_efficientnet_lite0(use_cache: bool = True) -> ImageNetClassifier:
     model, pairs = _build_efficientnet_lite0()
     source, note = None, ""
     if use_cache and cached.is_file():
-        try:
-            model.load_weights(str(cached))
-            source = f"loaded from the cache {display_path(cached)}"
-        except Exception as exc:  # a damaged cache file: convert again and overwrite it
-            note = f" (the cached file was unreadable, {type(exc).__name__}: converted again)"
+        problem = _cache_problem(cached)
+        if problem is None:
+            try:
+                model.load_weights(str(cached))
+                source = f"loaded from the cache {display_path(cached)} (SHA-256 verified)"
+            except Exception as exc:  # a damaged cache file: convert again and overwrite it
+                problem = f"it was unreadable ({type(exc).__name__})"
+        if problem is not None:
+            note = f" (the cached file was not used: {problem}; converted again)"
     if source is None:
         _assign_state_dict(model, pairs, torchfile.load_state_dict(pth))
         with atomic_path(cached, suffix=".weights.h5") as tmp:
             model.save_weights(str(tmp))
+            digest = _file_digest(tmp)
+        # Written after the weights: a crash in between leaves no checksum, i.e. "convert again".
+        with atomic_path(checksum_path(cached), suffix=".sha256") as tmp:
+            tmp.write_text(f"{digest}  {cached.name}\n", encoding="ascii")
         source = f"converted from {_PTH_NAME} now and cached in {display_path(cached)}{note}"
     return ImageNetClassifier(
         name=EFFICIENTNET_LITE0, model=model, labels=imagenet_labels(),
@@ -535,10 +582,12 @@ def _export_is_current(out_dir: Path, digest: str) -> bool:
     try:
         meta = json.loads((out_dir / "metadata.json").read_text(encoding="utf-8"))
         manifest = json.loads((out_dir / "model.json").read_text(encoding="utf-8"))["weightsManifest"]
-    except (OSError, ValueError, KeyError):
+        shards = [out_dir / p for group in manifest for p in group["paths"]]
+    except (OSError, ValueError, KeyError, TypeError):  # missing or damaged: export again
         return False
-    shards = [out_dir / p for group in manifest for p in group["paths"]]
-    return (meta.get("userMetadata", {}).get("weightsSha256") == digest
+    if not isinstance(meta, dict) or not isinstance(meta.get("userMetadata"), dict):
+        return False
+    return (meta["userMetadata"].get("weightsSha256") == digest
             and all(p.is_file() for p in shards)
             and meta.get("weightsBytes") == sum(p.stat().st_size for p in shards))
 
@@ -594,7 +643,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.images and not args.export:
         parser.error("give image files to classify and/or --export")
-    clf = load_imagenet_classifier(args.prefer)
+    try:
+        clf = load_imagenet_classifier(args.prefer)
+    except RuntimeError as exc:  # MobileNetV2 weights offline, a missing package: say so, no traceback
+        print(f"error: {exc}. Try --prefer efficientnet_lite0 (offline).", file=sys.stderr)
+        return 2
     print(f"{clf} ({clf.source})")
     for name in args.images:
         try:

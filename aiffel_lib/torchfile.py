@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import collections
 import io
+import mmap
 import os
 import pickle
 import struct
@@ -253,9 +254,12 @@ def _load_zip(path: os.PathLike | str) -> Any:
         obj = _unpickle(archive.read(pkl), storages)
         buffers = {}
         for key, ref in storages.items():
-            raw = archive.read(f"{prefix}data/{key}")
-            if len(raw) != ref.numel * ref.dtype.itemsize:
-                raise ValueError(f"storage {key}: {len(raw)} bytes, expected {ref.numel * ref.dtype.itemsize}")
+            member = f"{prefix}data/{key}"
+            expected = ref.numel * ref.dtype.itemsize
+            size = archive.getinfo(member).file_size  # checked before reading: no zip bomb
+            if size != expected:
+                raise ValueError(f"storage {key}: {size} bytes, expected {expected}")
+            raw = archive.read(member)
             buffers[key] = _to_numpy(raw, ref)
     return _materialize(obj, buffers)
 
@@ -270,18 +274,27 @@ def load_state_dict(path: os.PathLike | str) -> "collections.OrderedDict[str, np
     and ordered dicts (e.g. a whole pickled ``nn.Module``), ValueError if it is
     truncated or not a torch file.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a .pth file path (str or pathlib.Path), got {type(path).__name__}")
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no weights file at {path}" + (" (it is a folder)" if os.path.isdir(path) else ""))
+    if os.path.getsize(path) == 0:
+        raise ValueError(f"{os.path.basename(path)} is empty, not a torch.save file: download or copy it again")
     try:
         if zipfile.is_zipfile(path):
             obj = _load_zip(path)
         else:
-            with open(path, "rb") as f:
-                obj = _load_legacy(f)
+            # Read through a memory map: a damaged length field can then never make a read()
+            # allocate more than the file holds (a plain file object allocates what it is asked).
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+                obj = _load_legacy(m)
     except UnsafeTorchFileError:
         raise
-    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError) as exc:
-        raise ValueError(f"{os.path.basename(path)} is not a readable torch.save file "
-                         f"({type(exc).__name__}: {exc})") from exc
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, KeyError, IndexError, TypeError,
+            AttributeError, struct.error, OverflowError, RecursionError, MemoryError) as exc:
+        raise ValueError(f"{os.path.basename(path)} is not a readable torch.save file, or it is damaged "
+                         f"({type(exc).__name__}: {str(exc)[:200]})") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]  # training checkpoints wrap the state dict
     if not isinstance(obj, dict) or not all(isinstance(v, np.ndarray) for v in obj.values()):

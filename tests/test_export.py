@@ -361,3 +361,91 @@ def test_model_check_page_says_which_notebook_exports_a_missing_model(open_brows
         s.page.wait_for_function("window.tfjsRunner.ready || window.tfjsRunner.error", timeout=30000)
         assert "05_export_tfjs.ipynb" in s.page.inner_text("#status")
         assert s.page.get_attribute("#status", "class") == "status error"
+
+
+# ---- bad input (issue 11 section 3) ----------------------------------------------------
+
+def test_reexport_keeps_the_users_other_files_and_drops_old_shards(tmp_path):
+    model = branchy_cnn()
+    out = tmp_path / "face2emoji"
+    export.export_tfjs(model, out, LABELS)
+    mine = {"notes.txt": "my notes", "recording.csv": "emotion,pixels,Usage\n", "data/a.png": "png"}
+    for rel, text in mine.items():
+        (out / rel).parent.mkdir(exist_ok=True)
+        (out / rel).write_text(text)
+    (out / "group1-shard2of2.bin").write_bytes(b"a shard of an earlier, bigger export")
+    paths = export.export_tfjs(model, out, LABELS, emoji=EMOJI)
+    for rel, text in mine.items():
+        assert (out / rel).read_text() == text, f"{rel} was lost"
+    owned = sorted(p.name for p in out.iterdir() if p.is_file() and export.is_export_file(p.name))
+    assert owned == sorted(["model.json", "metadata.json", *(p.name for p in paths["weights"])])
+    assert export.read_metadata(out)["emoji"] == EMOJI
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face2emoji"], "temporary folders were left behind"
+
+
+def test_damaged_model_json_and_metadata_get_messages_not_tracebacks(tmp_path, faces):
+    model = branchy_cnn()
+    out = tmp_path / "m"
+    export.export_tfjs(model, out, LABELS)
+    good = (out / "model.json").read_text()
+    (out / "model.json").write_text(good[: len(good) // 2])  # truncated
+    for call in (lambda: export.predict_in_browser(out, faces), lambda: export.export_size(out)):
+        with pytest.raises(ValueError, match=r"model.json is not valid JSON .*export the model again \(notebook 05"):
+            call()
+    (out / "model.json").write_text('{"format": "graph-model"}')
+    with pytest.raises(ValueError, match="no valid weightsManifest"):
+        export.predict_in_browser(out, faces)
+    (out / "model.json").write_text(good)
+    shard = json.loads(good)["weightsManifest"][0]["paths"][0]
+    (out / shard).rename(out / "moved.bin")
+    with pytest.raises(FileNotFoundError, match=f"lacks the weight file.*{shard}"):
+        export.predict_in_browser(out, faces)
+    (out / "metadata.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match="metadata.json is not a text JSON file"):
+        export.read_metadata(out)
+    (out / "metadata.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not the export's metadata"):
+        export.read_metadata(out)
+    # a damaged export is still recognised as one: exporting again repairs it
+    (out / "model.json").unlink()
+    export.export_tfjs(model, out, LABELS)
+    assert export.export_size(out)["weights"] > 0
+
+
+def test_a_killed_export_is_cleaned_up_and_never_leaves_a_half_model(tmp_path):
+    """SIGKILL while the files move: no model.json (the page says to export again), then a
+    new export removes the killed one's staging folder and writes a complete model."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "face2emoji"
+    script = f"""
+import os
+from pathlib import Path
+import keras
+from aiffel_lib import atomic, export
+inp = keras.Input((8, 8, 1))
+model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inp)))
+export.export_tfjs(model, {str(out)!r}, ["a", "b"])
+real = os.replace
+def replace(src, dst):
+    if Path(dst).name == "model.json":
+        os._exit(9)
+    real(src, dst)
+atomic.os.replace = replace
+export.export_tfjs(model, {str(out)!r}, ["a", "b"])
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert not (out / "model.json").exists()
+    staging = [p for p in tmp_path.iterdir() if p.name.startswith(".face2emoji.tmp-")]
+    assert len(staging) == 1 and (staging[0] / "model.json").is_file()  # the killed export's files
+    with pytest.raises(FileNotFoundError, match="export a model there first"):
+        export.predict_in_browser(out, np.zeros((1, 8, 8, 1), np.float32))
+    import keras
+
+    inp = keras.Input((8, 8, 1))
+    model = keras.Model(inp, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inp)))
+    export.export_tfjs(model, out, ["a", "b"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["face2emoji"]
+    assert export.export_size(out)["weights"] == export.read_metadata(out)["weightsBytes"] > 8 * 8 * 2 * 4

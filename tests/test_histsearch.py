@@ -433,3 +433,130 @@ def test_cifar_falls_back_offline_and_registry_matches_keras(monkeypatch, tmp_pa
     text = keras_src.read_text()
     entry = datasets.REGISTRY[datasets.CIFAR100_ARCHIVE]
     assert entry.sha256 in text and entry.url in text and datasets.KERAS_CIFAR100_FNAME in text
+
+
+# ---- bad input (issue 11 section 3) ----------------------------------------------------
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp", ".webp", ".tiff", ".ppm"])
+def test_image_size_reads_headers_like_the_decoder_sees_them(ext):
+    img = load_photo("coffee", "bgr")[:37, :53]
+    ok, buf = cv2.imencode(ext, img)
+    assert ok
+    assert histsearch.image_size(buf.tobytes()) == (53, 37)
+    assert histsearch.image_size(b"not an image at all") is None
+
+
+def test_a_huge_image_is_skipped_before_decoding_and_counted(tmp_path, monkeypatch):
+    from badfiles import png_bomb
+
+    cv2.imwrite(str(tmp_path / "good.png"), load_photo("chelsea", "bgr")[:32, :32])
+    bomb = png_bomb(tmp_path / "bomb.png").read_bytes()  # 48 KB on disk, 1.2 GB as a decoded BGR image
+    (tmp_path / "notes.txt").write_text("not an image")
+    decoded = []  # the bytes OpenCV was asked to decode
+    real = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda buf, flags: decoded.append(bytes(buf)) or real(buf, flags))
+    with pytest.warns(histsearch.SkippedFilesWarning) as caught:
+        index = HistogramIndex.build(tmp_path)
+    assert index.names == ("good.png",)
+    msg = str(caught[0].message)
+    assert "skipped 2 file(s)" in msg and "1 larger than 67 M pixels" in msg and "bomb.png" in msg
+    assert "1 not decodable as images: notes.txt" in msg
+    assert len(decoded) == 2 and bomb not in decoded, "the huge PNG was handed to the decoder"
+    with pytest.raises(histsearch.ImageTooLargeError, match=r"bomb.png is 20000x20000 pixels \(400 M\)"):
+        index.search(str(tmp_path / "bomb.png"))
+    picker = histsearch.search_picker(index)
+    picker._on_upload({"new": [{"name": "bomb.png", "content": (tmp_path / "bomb.png").read_bytes()}]})
+    assert "20000x20000" in picker.status.value and picker.upload_image is None
+    assert bomb not in decoded
+
+
+def test_damaged_or_misnamed_index_files_get_messages(index, tmp_path):
+    saved = index.save(tmp_path / "x")  # writes x.npz ...
+    assert saved.name == "x.npz"
+    assert HistogramIndex.load(tmp_path / "x").names == index.names  # ... and load("x") finds it
+    with pytest.raises(FileNotFoundError, match="no histogram index at .*HistogramIndex.build"):
+        HistogramIndex.load(tmp_path / "missing.npz")
+    data = saved.read_bytes()
+    for cut in (len(data) // 2, len(data) - 30, 10):
+        (tmp_path / "cut.npz").write_bytes(data[:cut])
+        with pytest.raises(ValueError, match="truncated or damaged .*build the index again"):
+            HistogramIndex.load(tmp_path / "cut.npz")
+    with np.load(saved, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    for key in ("bins", "version", "names", "hists"):
+        np.savez(tmp_path / "nokey.npz", **{k: v for k, v in arrays.items() if k != key})
+        with pytest.raises(ValueError, match=f"'{key}' is missing or has the wrong type.*build the index again"):
+            HistogramIndex.load(tmp_path / "nokey.npz")
+    np.savez(tmp_path / "badbins.npz", **{**arrays, "bins": np.array("four")})
+    with pytest.raises(ValueError, match="'bins' is missing or has the wrong type"):
+        HistogramIndex.load(tmp_path / "badbins.npz")
+    np.save(tmp_path / "single.npy", index.hists)
+    with pytest.raises(ValueError, match="single NumPy array"):
+        HistogramIndex.load(tmp_path / "single.npy")
+    (tmp_path / "dir.npz").mkdir()
+    with pytest.raises(ValueError, match="is a folder"):
+        index.save(tmp_path / "dir.npz")
+
+
+def test_the_course_search_loop_checks_its_target(index):
+    db = {n: h for n, h in zip(index.names[:20], index.hists[:20])}
+    for bad in (None, "cat.png", np.zeros(24, np.float32), np.zeros(0, np.float32), np.array(["a"] * 12)):
+        with pytest.raises(ValueError, match="target_histogram must be 12 floats.*get_target_histogram"):
+            histsearch.search(db, bad)
+    with pytest.raises(ValueError, match="NaN"):
+        histsearch.search(db, np.full(12, np.nan, np.float32))
+    with pytest.raises(ValueError, match="for a HistogramIndex call index.search"):
+        histsearch.search(index, index.hists[0])
+    mixed = dict(db, odd=np.zeros(24, np.float32))
+    with pytest.raises(ValueError, match=r"histogram_db\['odd'\] has 24 values.*same bins"):
+        histsearch.search(mixed, index.hists[0])
+    # float64 histograms (made by hand) are compared like float32 ones, as compareHist needs
+    as64 = {n: h.astype(np.float64) for n, h in db.items()}
+    assert histsearch.search(as64, index.hists[0].astype(np.float64)) == histsearch.search(db, index.hists[0])
+    with pytest.raises(ValueError, match="filename must be an image name"):
+        histsearch.get_target_histogram(db, None)
+    with pytest.raises(ValueError, match="query must be an image name"):
+        index.search(None)
+    with pytest.raises(ValueError, match="got None"):
+        HistogramIndex.build(None)
+
+
+def test_dataset_helpers_refuse_bad_arguments_and_foreign_folders(tmp_path):
+    data = datasets.offline_gallery(per_photo=2, photos=("coffee",))
+    mine = tmp_path / "my_photos"
+    mine.mkdir()
+    (mine / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(ValueError, match="refusing to write the PNGs into .*did not write"):
+        datasets.export_pngs(data, mine)
+    assert (mine / "holiday.jpg").read_bytes() == b"precious"
+    with pytest.raises(ValueError, match="datasets.ImageSet"):
+        datasets.export_pngs({"a.png": data.images[0]}, tmp_path / "new")
+    with pytest.raises(FileNotFoundError, match="no CIFAR-100 archive"):
+        datasets.parse_cifar100_archive(tmp_path / "cifar-100-python.tar.gz", key=None)
+    (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
+    with pytest.raises(ValueError, match="not a readable CIFAR-100 archive"):
+        datasets.parse_cifar100_archive(tmp_path / "junk.tar.gz", key=None)
+    with pytest.raises(ValueError, match="split must be"):
+        datasets.load_cifar100("val", download=False)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="per_photo must be a whole number"):
+            datasets.offline_gallery(per_photo=bad)
+    with pytest.raises(ValueError, match="smaller than the 32x32 crops"):
+        datasets.gallery_crops(np.zeros((20, 20, 3), np.uint8), 3)
+
+
+def test_other_public_functions_refuse_bad_arguments_with_messages(index, tmp_path):
+    for bad in (3.5, True):
+        with pytest.raises(ValueError, match="images must be a folder"):
+            HistogramIndex.build(bad)
+    with pytest.raises(ValueError, match="per_label must be a whole number"):
+        histsearch.evaluation_queries(["a", "b"], "5")
+    with pytest.raises(ValueError, match="result must be search"):
+        histsearch.show_result(None, index)
+    with pytest.raises(ValueError, match="image file's bytes or its path"):
+        histsearch.image_size(12)
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((5, 7, 3), np.uint8))
+    assert histsearch.image_size(tmp_path / "a.png") == (7, 5)
+    with pytest.raises(ValueError) as err:  # a big array in the message is cut short
+        index.search(index.names[0], top_k=np.zeros((50, 50)))
+    assert len(str(err.value)) < 120

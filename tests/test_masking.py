@@ -237,3 +237,56 @@ def test_cli_bad_arguments_give_messages_not_tracebacks(tmp_path):
     assert proc.returncode == 2 and "both --lower and --upper" in proc.stderr
     proc = run_cli("--lower", "130", "0", "0", "--upper", "110", "255", "255")
     assert proc.returncode == 2 and "low > high" in proc.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--output", "{tmp}/missing/out.avi"), "the folder {tmp}/missing does not exist; create it first"),
+    (("--output", "{tmp}"), "is a folder: give a file name"),
+    (("--max-frames", "0"), "argument --max-frames: must be a whole number >= 1"),
+    (("--max-frames", "ten"), "argument --max-frames: must be a whole number >= 1"),
+    (("--timeout", "-1"), "argument --timeout: must be a number of seconds"),
+    (("--timeout", "nan"), "argument --timeout: must be a number of seconds"),
+    (("--camera", "-1"), "argument --camera: must be a camera index"),
+])
+def test_cli_bad_output_and_numbers_give_messages_before_anything_runs(tmp_path, args, says):
+    video = masking.demo_video(tmp_path / "demo.avi")
+    proc = run_cli(*[a.format(tmp=tmp_path) for a in args],
+                   *(("--video", str(video)) if "--camera" not in args else ()))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert says.format(tmp=tmp_path) in proc.stderr
+    assert not (tmp_path / "missing").exists()
+
+
+def test_ranges_colours_and_pixels_of_the_wrong_kind_get_messages(rocket):
+    for bad in (None, 5, [(1, 2)], [((1, 2, 3),)], [("a", "b")], [((0, 0, "x"), (10, 255, 255))]):
+        with pytest.raises(ValueError, match="range"):
+            masking.mask_ranges(rocket, bad)
+    mask, _ = masking.mask_frame(rocket, "red")  # a preset name works wherever ranges go
+    np.testing.assert_array_equal(mask, masking.mask_ranges(rocket, masking.PRESETS["red"]))
+    with pytest.raises(ValueError, match="three values 0-255"):
+        masking.pick_color_range(None)
+    with pytest.raises(ValueError, match="whole numbers"):
+        masking.color_at(rocket, 1.5, 2)
+    with pytest.raises(ValueError, match="must match in size"):
+        masking.side_by_side(rocket, np.zeros((2, 2), np.uint8), rocket)
+    with pytest.raises(ValueError, match="file path"):
+        masking.open_video(None)
+    with pytest.raises(OSError, match="does not exist"):
+        masking.video_writer("/nonexistent-folder/x.avi", 12, (32, 32))
+
+
+def test_other_public_functions_refuse_bad_arguments_with_messages(rocket):
+    for bad in (None, np.zeros(0, np.uint8), "mask"):
+        with pytest.raises(ValueError, match="mask must be a non-empty"):
+            masking.masked_fraction(bad)
+    with pytest.raises(ValueError, match="one BGR array or a dict"):
+        masking.mask_panel("rocket.png")
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        masking.demo_frames(size=320)
+    with pytest.raises(ValueError, match="webcam index"):
+        masking.open_source(camera=-1, verbose=False)
+    with pytest.raises(ValueError, match="whole numbers"):
+        masking.pick_color_range((255, 0, 0), hue_tolerance="10")
+    with pytest.raises(ValueError) as err:  # a big array in the message is cut short
+        masking.pick_color_range(np.zeros((100, 100)))
+    assert len(str(err.value)) < 150

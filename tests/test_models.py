@@ -5,6 +5,7 @@ statistics), real-photo predictions, the conversion cache and the MobileNetV2 ch
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import pickle
 import struct
@@ -229,6 +230,25 @@ def test_torchfile_rejects_truncated_and_foreign_files(tmp_path, fake_torch):
         torchfile.load_state_dict(huge)
 
 
+def test_torchfile_damaged_sizes_and_paths_fail_fast_without_allocating(tmp_path, fake_torch):
+    class LyingData:  # announces 10^10 floats (40 GB) on disk and in the pickle, holds 4
+        size, dtype = 10**10, np.dtype("float32")
+
+        def astype(self, dtype):
+            return np.ones(4, dtype)
+
+    storage = _Storage.__new__(_Storage)
+    storage.key, storage.data = "0", LyingData()
+    path = write_legacy_pth({"w": _Tensor(storage, 0, (4,), (1,))}, tmp_path / "lying.pth", fake_torch)
+    with pytest.raises(ValueError, match="truncated"):
+        torchfile.load_state_dict(path)
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        torchfile.load_state_dict(tmp_path / "missing.pth")
+    (tmp_path / "empty.pth").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.pth is empty"):
+        torchfile.load_state_dict(tmp_path / "empty.pth")
+
+
 # --------------------------------------------------------------------------- the Keras port
 
 
@@ -410,6 +430,19 @@ def test_load_image_rgb_reads_a_users_file(tmp_path, clf):
         models.load_image_rgb(tmp_path / "fake.jpg")
 
 
+def test_bad_images_and_arguments_get_messages(tmp_path, monkeypatch, capsys):
+    from badfiles import png_bomb
+
+    with pytest.raises(ValueError, match=r"bomb.png is 20000x20000 pixels .*shrink it first"):
+        models.load_image_rgb(png_bomb(tmp_path / "bomb.png"))  # 48 KB file, 1.2 GB once decoded as RGB
+    with pytest.raises(ValueError, match="must be an image file path"):
+        models.load_image_rgb(photos.load_photo("chelsea"))
+    # the CLI: an offline MobileNetV2 request is a message, not a traceback
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    assert models.main(["--prefer", "mobilenet_v2", str(tmp_path / "bomb.png")]) == 2
+    assert "could not be downloaded" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- cache and model choice
 
 
@@ -431,8 +464,29 @@ def test_conversion_is_cached_and_the_cache_gives_the_same_model(tmp_path, monke
     assert same_weights(first) and same_weights(second)
     cached.write_bytes(b"damaged")  # e.g. a disk that filled up in another tool
     third = models.load_imagenet_classifier("efficientnet_lite0")
-    assert third.source.startswith("converted") and "unreadable" in third.source
+    assert third.source.startswith("converted") and "does not match" in third.source
     assert same_weights(third)
+
+
+def test_cached_weights_with_changed_bytes_are_detected_and_converted_again(tmp_path, monkeypatch, clf):
+    """Weights that still load but are wrong (flipped bytes) must never be used silently."""
+    monkeypatch.setenv("AIFFEL_CACHE", str(tmp_path))
+    models.load_imagenet_classifier("efficientnet_lite0")
+    cached = models.converted_weights_path()
+    assert models.checksum_path(cached).read_text().split()[0] == hashlib.sha256(cached.read_bytes()).hexdigest()
+    # A readable HDF5 file with the same layout and wrong numbers: the classifier head zeroed.
+    wrong, _ = models._build_efficientnet_lite0()
+    wrong.load_weights(str(cached))
+    head = wrong.get_layer("logits")
+    head.set_weights([np.zeros_like(w) for w in head.get_weights()])
+    wrong.save_weights(str(cached))
+    loaded = models.load_imagenet_classifier("efficientnet_lite0")
+    assert loaded.source.startswith("converted") and "SHA-256 does not match" in loaded.source
+    assert all(np.array_equal(a, b) for a, b in zip(loaded.model.get_weights(), clf.model.get_weights()))
+    again = models.load_imagenet_classifier("efficientnet_lite0")  # the repaired cache is trusted again
+    assert again.source.startswith("loaded from the cache") and "verified" in again.source
+    models.checksum_path(cached).unlink()  # a cache from before checksums: converted once more
+    assert "no readable checksum" in models.load_imagenet_classifier("efficientnet_lite0").source
 
 
 def test_auto_falls_back_to_efficientnet_offline_and_says_why(tmp_path, monkeypatch):
@@ -470,3 +524,14 @@ def test_auto_uses_mobilenet_v2_when_its_weights_are_in_the_keras_cache(tmp_path
     probs = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
     np.testing.assert_allclose(clf.predict(img), probs, atol=1e-5)
     assert clf.top_k(img, 3)[0][0] == int(np.argmax(logits))
+
+
+def test_preprocessing_helpers_refuse_bad_arguments():
+    with pytest.raises(ValueError, match="image must be"):
+        models.center_crop_resize(None)
+    with pytest.raises(ValueError, match="crop_fraction"):
+        models.center_crop_resize(np.zeros((10, 10, 3), np.uint8), crop_fraction=0)
+    labels = models.imagenet_labels()
+    with pytest.raises(ValueError, match=r"\(1000,\) numbers, one per label"):
+        models.top_k_from_probabilities(np.zeros((2, 1000)), labels)
+    assert models.top_k_from_probabilities(np.eye(1000)[281], labels, k=1) == [(281, "tabby", 1.0)]
