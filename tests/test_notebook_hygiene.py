@@ -72,3 +72,25 @@ def test_ignore_output_markers_are_explained(path):
                 assert reason.startswith("#") and len(reason.split()) >= 4, (
                     "explain the ignored output on the next line, e.g. "
                     f"'# training logs and timings vary run to run':\n{source(cell)[:200]}")
+
+
+# Reasons that need no bound: the output is a log, a timing or a machine's state, not a result.
+NOT_A_RESULT = re.compile(r"\b(tim(e|es|ing|ings)|wall-clock|clock|logs?|cache|webcam|camera|source)\b", re.I)
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.name)
+def test_ignored_results_assert_their_bounds(path):
+    """An exact figure hidden from nbval must still be checked: its cell asserts the bound.
+
+    Otherwise a wrong value (a broken export, a model at chance) would pass unnoticed.
+    """
+    for cell in code_cells(load(path)):
+        lines = [line.strip() for line in source(cell).splitlines()]
+        if "# NBVAL_IGNORE_OUTPUT" not in lines:
+            continue
+        reason = lines[lines.index("# NBVAL_IGNORE_OUTPUT") + 1] if len(lines) > 1 else ""
+        if NOT_A_RESULT.search(reason):
+            continue
+        assert any(line.startswith("assert ") for line in lines), (
+            "this cell hides exact results from nbval: assert the bound they must meet in the same cell "
+            f"(or say in the reason that it is a log, a timing or the machine's state):\n{source(cell)[:300]}")
