@@ -118,6 +118,21 @@ def atomic_path(path: os.PathLike | str, suffix: str = "") -> Iterator[Path]:
 
 
 @contextlib.contextmanager
+def _temp_dir_beside(path: Path) -> Iterator[Path]:
+    """A new, empty temporary folder beside ``path`` (stale ones of crashed writers removed
+    first); whatever of it is still there on exit is deleted."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    tmp = _temp_name(path)
+    tmp.mkdir(mode=0o777 & ~_umask())
+    try:
+        yield tmp
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def atomic_dir(path: os.PathLike | str) -> Iterator[Path]:
     """Yield a fresh temporary folder beside ``path``; swap it in only on success.
 
@@ -127,11 +142,7 @@ def atomic_dir(path: os.PathLike | str) -> Iterator[Path]:
     folder or the new complete one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = _temp_name(path)
-    tmp.mkdir(mode=0o777 & ~_umask())
-    try:
+    with _temp_dir_beside(path) as tmp:
         yield tmp
         old = None
         if path.exists():
@@ -140,9 +151,6 @@ def atomic_dir(path: os.PathLike | str) -> Iterator[Path]:
         os.replace(tmp, path)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -159,20 +167,13 @@ def atomic_files(folder: os.PathLike | str, owned: Callable[[str], bool], commit
     are not moved (use them for scratch work).
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(folder)
-    tmp = _temp_name(folder)
-    tmp.mkdir(mode=0o777 & ~_umask())
-    try:
+    with _temp_dir_beside(folder) as tmp:
         yield tmp
         new = sorted(p.name for p in tmp.iterdir() if p.is_file())
         if commit not in new:
             raise RuntimeError(f"the writer made no {commit}: nothing was replaced")
         folder.mkdir(mode=0o777 & ~_umask(), exist_ok=True)
         _replace_owned(folder, tmp, new, owned, commit)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _replace_owned(folder: Path, tmp: Path, new: Iterable[str], owned: Callable[[str], bool], commit: str) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 T = TypeVar("T")
 
-# Flags from FIELD_NOTES §5: no background traffic, no sandbox as root, software GL.
+# Headless on a shared machine: no background traffic, no sandbox (which refuses to run as root), no GPU.
 BASE_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -35,7 +35,6 @@ BASE_FLAGS = [
     "--no-first-run",
     "--disable-dev-shm-usage",
 ]
-FAKE_CAMERA_FLAGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
 
 
 def find_chromium() -> str:

@@ -25,9 +25,7 @@ import io
 import json
 import os
 import pickle
-import socket
 import tarfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -36,6 +34,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from aiffel_lib.atomic import atomic_dir
+from aiffel_lib.downloads import keras_home, reachable, sha256sum
 from aiffel_lib.paths import cache_dir, display_path
 
 
@@ -111,24 +110,10 @@ class ImageSet:
         return {str(v): int(c) for v, c in zip(values, counts)}
 
 
-def sha256sum(path: os.PathLike | str, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(path: os.PathLike | str, key: str = CIFAR100_ARCHIVE) -> bool:
     """True when ``path`` exists and its SHA-256 is the registry's for ``key``."""
     path = Path(path)
     return path.is_file() and sha256sum(path) == REGISTRY[key].sha256
-
-
-def keras_home() -> Path:
-    """Keras's cache root (``$KERAS_HOME`` or ``~/.keras``), found without importing Keras."""
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
 
 
 def cifar100_candidates() -> list[Path]:
@@ -149,34 +134,6 @@ def find_cifar100_archive() -> Path | None:
         if candidate.is_file() and verify(candidate):
             return candidate
     return None
-
-
-def reachable(url: str, timeout: float = 3.0) -> bool:
-    """True when a TCP connection to the URL's host opens within ``timeout`` seconds.
-
-    Quick and silent, so an offline machine (or the tests' network guard) falls
-    back at once instead of waiting for a download to time out.
-    """
-    if not isinstance(url, str):
-        raise ValueError(f"url must be a string like 'https://host/file', got {type(url).__name__}")
-    parts = urlsplit(url)
-    if not parts.hostname:
-        return False  # getaddrinfo(None) would mean this machine
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    answer: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((parts.hostname, port), timeout=timeout):
-                answer.append(True)
-        except OSError:
-            answer.append(False)
-
-    # The name lookup ignores the socket timeout (a broken DNS can stall for long): bound it too.
-    thread = threading.Thread(target=probe, name="aiffel-reachable", daemon=True)
-    thread.start()
-    thread.join(timeout + 0.5)
-    return bool(answer and answer[0])
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -1,6 +1,6 @@
 """Export Keras 3 models to TensorFlow.js and run the export in a real browser.
 
-The route (FIELD_NOTES §3, verified in Chromium with tfjs 4.22):
+The route (verified in Chromium with tfjs 4.22):
 
     Keras 3 model --model.export()--> SavedModel
                   --tensorflowjs converter (tf_saved_model -> tfjs_graph_model)--> model.json + shards
@@ -85,6 +85,16 @@ def _weight_files(model_json: Path, spec: Any, fix: str) -> list[str]:
 
 
 _REEXPORT = "export the model again (notebook 05, export.export_tfjs)"
+
+
+def _present_weight_files(folder: Path, spec: Any) -> list[str]:
+    """The shards ``folder/model.json`` lists (its parsed ``spec``), all present: else FileNotFoundError."""
+    shards = _weight_files(folder / "model.json", spec, _REEXPORT)
+    missing = [p for p in shards if not (folder / p).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} lacks the weight file(s) {', '.join(missing)} that model.json lists: "
+                                f"{_REEXPORT}")
+    return shards
 
 
 def _model_io(model) -> tuple[tuple, tuple]:
@@ -340,11 +350,7 @@ def export_size(model_dir: os.PathLike | str) -> dict[str, int]:
     model_json = folder / "model.json"
     if not model_json.is_file():
         raise FileNotFoundError(f"{model_json} not found: {_REEXPORT}")
-    shards = _weight_files(model_json, _read_json(model_json, _REEXPORT), _REEXPORT)
-    missing = [p for p in shards if not (folder / p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{folder} lacks the weight file(s) {', '.join(missing)} that model.json lists: "
-                                f"{_REEXPORT}")
+    shards = _present_weight_files(folder, _read_json(model_json, _REEXPORT))
     weights = sum((folder / p).stat().st_size for p in shards)
     sizes = {"model_json": (folder / "model.json").stat().st_size, "weights": weights,
              "metadata": (folder / "metadata.json").stat().st_size if (folder / "metadata.json").exists() else 0}
@@ -362,11 +368,8 @@ def _model_json_spec(model_dir: Path) -> tuple[str, tuple[int | None, ...]]:
         raise FileNotFoundError(f"{model_json} not found: export a model there first (export_tfjs, notebook 05)")
     spec = _read_json(model_json, _REEXPORT)
     kind = spec.get("format") if isinstance(spec, dict) else None
-    shards = _weight_files(model_json, spec, _REEXPORT) if isinstance(spec, dict) else []
-    missing = [p for p in shards if not (model_dir / p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{model_dir} lacks the weight file(s) {', '.join(missing)} that model.json "
-                                f"lists: {_REEXPORT}")
+    if isinstance(spec, dict):
+        _present_weight_files(model_dir, spec)
     try:
         if kind == "graph-model":
             inputs = spec.get("signature", {}).get("inputs", {})

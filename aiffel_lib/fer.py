@@ -381,13 +381,13 @@ def load_image_folder(root: os.PathLike | str, resize: bool = False) -> FerData:
     (area interpolation, as for any downscaled face crop); colour images are
     converted to gray (OpenCV, BT.601 weights). Hidden folders and files (names
     starting with ".", e.g. the ``.ipynb_checkpoints/`` Jupyter creates) are ignored.
-    An image whose header announces more than ``histsearch.MAX_IMAGE_PIXELS``
+    An image whose header announces more than ``imagefiles.MAX_IMAGE_PIXELS``
     pixels raises ValueError before it is decoded.
     Returns :class:`FerData` sorted by split, class and file name.
     """
     import cv2
 
-    from .histsearch import decode_image
+    from .imagefiles import decode_image
 
     root = _check_path(root, "root")
     if not root.is_dir():

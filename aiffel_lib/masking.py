@@ -19,6 +19,7 @@ photos (:func:`open_source`, :func:`demo_video`), and the desktop loop itself::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
@@ -28,6 +29,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
+
+from aiffel_lib.display import WidgetView, image_grid
 
 HSV = tuple[int, int, int]
 Range = tuple[HSV, HSV]
@@ -104,12 +107,19 @@ def mask_ranges(frame_bgr: np.ndarray, ranges: Iterable[Range]) -> np.ndarray:
     return mask
 
 
-def apply_mask(frame_bgr: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The course's ``cv2.bitwise_and(frame, frame, mask=mask)``: masked-out pixels become black."""
+def _frame_and_mask(frame_bgr: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(checked frame, mask); ValueError unless the mask is (H, W) uint8 of the frame's size."""
     frame = _check_frame(frame_bgr)
     mask = np.asarray(mask)
     if mask.shape != frame.shape[:2] or mask.dtype != np.uint8:
-        raise ValueError(f"mask must be {frame.shape[:2]} uint8, got {mask.shape} {mask.dtype}")
+        raise ValueError(f"the mask and the frame must match in size, and the mask be uint8 (as hsv_mask "
+                         f"gives it): frame {frame.shape[:2]}, mask {mask.shape} {mask.dtype}")
+    return frame, mask
+
+
+def apply_mask(frame_bgr: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The course's ``cv2.bitwise_and(frame, frame, mask=mask)``: masked-out pixels become black."""
+    frame, mask = _frame_and_mask(frame_bgr, mask)
     return cv2.bitwise_and(frame, frame, mask=mask)
 
 
@@ -146,11 +156,10 @@ def normalize_ranges(spec: Any) -> list[Range]:
 def side_by_side(frame_bgr: np.ndarray, mask: np.ndarray, result_bgr: np.ndarray,
                  gap: int = 4) -> np.ndarray:
     """Frame, mask and result in one row, as the course's three windows: (H, 3W + 2*gap, 3) uint8 RGB."""
-    frame = _check_frame(frame_bgr)
+    frame, mask = _frame_and_mask(frame_bgr, mask)
     result = _check_frame(result_bgr)
-    mask = np.asarray(mask)
-    if mask.shape != frame.shape[:2] or result.shape != frame.shape:
-        raise ValueError(f"frame {frame.shape}, mask {mask.shape} and result {result.shape} must match in size")
+    if result.shape != frame.shape:
+        raise ValueError(f"frame {frame.shape} and result {result.shape} must match in size")
     spacer = np.full((frame.shape[0], gap, 3), 255, np.uint8)
     panels = [frame[..., ::-1], np.repeat(mask[..., None], 3, axis=2), result[..., ::-1]]
     return np.concatenate([panels[0], spacer, panels[1], spacer, panels[2]], axis=1)
@@ -158,16 +167,11 @@ def side_by_side(frame_bgr: np.ndarray, mask: np.ndarray, result_bgr: np.ndarray
 
 def show_masking(frame_bgr: np.ndarray, ranges: Any = (BLUE_RANGE,), title: str = "", size: float = 2.6):
     """Matplotlib figure with the course's three windows: frame, mask, res. Returns the figure."""
-    import matplotlib.pyplot as plt
-
     mask, result = mask_frame(frame_bgr, normalize_ranges(ranges))
-    fig, axes = plt.subplots(1, 3, figsize=(3 * size, size * frame_bgr.shape[0] / frame_bgr.shape[1] + 0.4))
-    for ax, img, name in zip(axes, (frame_bgr[..., ::-1], mask, result[..., ::-1]), ("frame", "mask", "res")):
-        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, vmin=0, vmax=255)
-        ax.set_title(f"{title} {name}".strip())
-        ax.axis("off")
-    fig.tight_layout()
-    return fig
+    return image_grid([frame_bgr[..., ::-1], mask, result[..., ::-1]],
+                      [f"{title} {name}".strip() for name in ("frame", "mask", "res")], cols=3,
+                      size=(size, size * frame_bgr.shape[0] / frame_bgr.shape[1] + 0.4), cmap="gray",
+                      vmin=0, vmax=255, fontsize=None)
 
 
 def masked_fraction(mask: np.ndarray) -> float:
@@ -248,10 +252,11 @@ def _png(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-class MaskPanel:
+class MaskPanel(WidgetView):
     """H/S/V sliders that re-render frame | mask | result live on a chosen image.
 
-    ``panel.widget`` is the ipywidgets box (displaying the panel shows it).
+    ``panel.widget`` is the ipywidgets box (displaying the panel shows it; the text form
+    is the one-line ``repr``).
     ``panel.ranges`` is the current list of ranges; ``panel.set_range`` moves the
     sliders from code. "wrap hue" selects hues *outside* the slider's interval,
     i.e. a range that crosses 179 -> 0, as red needs.
@@ -301,26 +306,29 @@ class MaskPanel:
             out.append(((h1, s0, v0), (HUE_MAX, s1, v1)))
         return out or [((0, s0, v0), (HUE_MAX, s1, v1))]
 
+    @contextlib.contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Move widgets from code without each move re-rendering (render once afterwards)."""
+        self._quiet = True
+        try:
+            yield
+        finally:
+            self._quiet = False
+
     def set_range(self, lower: HSV, upper: HSV, wrap: bool = False) -> None:
         """Move the sliders to one range (``wrap=True``: hues outside [lower H, upper H])."""
         _check_range(lower, upper)
-        self._quiet = True
-        try:
+        with self._quietly():
             self.hue.value = (int(lower[0]), int(upper[0]))
             self.sat.value = (int(lower[1]), int(upper[1]))
             self.val.value = (int(lower[2]), int(upper[2]))
             self.wrap.value = bool(wrap)
-        finally:
-            self._quiet = False
         self.render()
 
     def _on_slider(self, _change: dict) -> None:
         if not self._quiet and self.preset.value != "custom":
-            self._quiet = True  # a hand-moved slider is no longer the preset
-            try:
+            with self._quietly():  # a hand-moved slider is no longer the preset
                 self.preset.value = "custom"
-            finally:
-                self._quiet = False
         self.render()
 
     def _on_preset(self, change: dict) -> None:
@@ -349,11 +357,6 @@ class MaskPanel:
     def __repr__(self) -> str:
         ranges = ", ".join(f"{lo}-{hi}" for lo, hi in self.ranges)
         return f"MaskPanel(image {self.chooser.value!r}, ranges {ranges})"
-
-    def _repr_mimebundle_(self, **kwargs):
-        data = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        data["text/plain"] = repr(self)  # the widget's own repr would embed PNG bytes
-        return data
 
 
 def mask_panel(images: dict[str, np.ndarray] | np.ndarray, lower: HSV = BLUE_RANGE[0],

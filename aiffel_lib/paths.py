@@ -17,6 +17,17 @@ HTML_DIR = REPO_ROOT / "html"
 WEB_MODELS_DIR = HTML_DIR / "models"
 #: Executed notebooks, figures and other run output (git-ignored).
 BUILD_DIR = REPO_ROOT / "build"
+#: What the notebooks write as they run: exported images, saved indexes, demo videos (git-ignored).
+OUTPUT_DIR = NOTEBOOKS_DIR / "output"
+#: Notebook 02's image folder: the data set written out as PNG files, the course's ``images`` folder.
+OUTPUT_IMAGES_DIR = OUTPUT_DIR / "images"
+
+
+def output_path(*parts: str) -> Path:
+    """A path under :data:`OUTPUT_DIR`, its folder created on demand: ``output_path("index.npz")``."""
+    path = OUTPUT_DIR.joinpath(*parts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def cache_dir(*parts: str) -> Path:

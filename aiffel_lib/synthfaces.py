@@ -301,25 +301,21 @@ def _draw_chunk(rng: np.random.Generator, n: int, p: np.ndarray) -> dict:
 def plot_examples(faces: FaceSet, per_class: int = 1, show_regions: bool = True):
     """One row of faces per example set, one column per class; below each row the
     expression regions (red mouth, green brows, blue eyes) over the face. Returns the figure."""
-    import matplotlib.pyplot as plt
-
+    from .display import image_grid
     from .fer import EMOTIONS
 
     picks = [np.flatnonzero(faces.labels == k)[:per_class] for k in range(len(EMOTIONS))]
     rows = per_class * (2 if show_regions else 1)
-    fig, axes = plt.subplots(rows, len(EMOTIONS), figsize=(len(EMOTIONS) * 1.1, rows * 1.2), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
+    cells: list = [None] * (rows * len(EMOTIONS))
+    titles = [""] * len(cells)
     for k, idx in enumerate(picks):
+        titles[k] = f"{k} {EMOTIONS[k]}"
         for j, i in enumerate(idx):
             r = j * (2 if show_regions else 1)
-            axes[r, k].imshow(faces.images[i], cmap="gray", vmin=0, vmax=255)
-            if j == 0:
-                axes[r, k].set_title(f"{k} {EMOTIONS[k]}", fontsize=8)
+            cells[r * len(EMOTIONS) + k] = faces.images[i]
             if show_regions:
                 rgb = np.repeat(faces.images[i][..., None], 3, axis=2) / 255.0 * 0.6
                 for c in range(3):
                     rgb[..., c] = np.where(faces.regions[i, c], 1.0, rgb[..., c])
-                axes[r + 1, k].imshow(rgb)
-    fig.tight_layout()
-    return fig
+                cells[(r + 1) * len(EMOTIONS) + k] = rgb
+    return image_grid(cells, titles, cols=len(EMOTIONS), size=(1.1, 1.2), cmap="gray", vmin=0, vmax=255)

@@ -32,8 +32,8 @@ import json, os, time
 t0 = time.perf_counter()
 import keras, tensorflow  # noqa: F401
 t1 = time.perf_counter()
-from aiffel_lib import models
-clf = models.load_imagenet_classifier("efficientnet_lite0")
+from aiffel_lib import imagenet
+clf = imagenet.load_imagenet_classifier("efficientnet_lite0")
 t2 = time.perf_counter()
 print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "source": clf.source}))
 """
@@ -119,21 +119,21 @@ def main() -> int:
     print(f"   cached load                         {cached['load_s']:6.2f} s   "
           f"(first / cached = {first['load_s'] / cached['load_s']:.2f}x)")
 
-    from aiffel_lib import models, torchfile
+    from aiffel_lib import imagenet, torchfile
 
     t = time.perf_counter()
-    state = torchfile.load_state_dict(models.efficientnet_lite0_weights_file())
+    state = torchfile.load_state_dict(imagenet.efficientnet_lite0_weights_file())
     print(f"   of which reading the .pth without torch  {time.perf_counter() - t:.2f} s "
           f"({len(state)} tensors, {sum(v.nbytes for v in state.values()) / 1e6:.1f} MB)")
 
-    clf = models.load_imagenet_classifier("efficientnet_lite0")
+    clf = imagenet.load_imagenet_classifier("efficientnet_lite0")
     k = keras_times(clf, args.repeats)
     print(f"\n2. Keras inference on {os.cpu_count()} cores (224x224, median)")
     print(f"   batch of 1       {k['batch1_ms']:7.1f} ms / image")
     print(f"   batch of 16      {k['batch16_ms_per_image']:7.1f} ms / image")
 
     t = time.perf_counter()
-    web = models.export_for_browser(clf)
+    web = imagenet.export_for_browser(clf)
     print(f"\n   export for the browser: {'reused' if web['reused'] else 'written'} in "
           f"{time.perf_counter() - t:.1f} s, {web['bytes'] / 1e6:.1f} MB")
     b = browser_times(args.backends, args.frames)

@@ -44,7 +44,7 @@ def face2emoji_model():
 
 
 def imagenet_model():
-    from aiffel_lib.models import load_imagenet_classifier
+    from aiffel_lib.imagenet import load_imagenet_classifier
 
     clf = load_imagenet_classifier()
     return clf.model, clf.name, clf.labels

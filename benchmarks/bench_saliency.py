@@ -58,7 +58,7 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
 
     from aiffel_lib import photos, saliency
-    from aiffel_lib.models import load_imagenet_classifier
+    from aiffel_lib.imagenet import load_imagenet_classifier
 
     clf = load_imagenet_classifier("efficientnet_lite0")
     names = ["chelsea", "coffee"]
@@ -73,7 +73,7 @@ def main() -> None:
         "SmoothGrad (n=25)": lambda: saliency.smoothgrad(model, x, classes, n=25),
         "integrated gradients (32 steps)": lambda: saliency.integrated_gradients(model, x, classes, steps=32),
         "Grad-CAM": lambda: saliency.grad_cam(model, x, classes),
-        "Grad-CAM++": lambda: saliency.grad_cam(model, x, classes, plus_plus=True),
+        "Grad-CAM++": lambda: saliency.grad_cam_plus_plus(model, x, classes),
         "occlusion (32 px, stride 16)": lambda: saliency.occlusion(model, x, classes, patch=32, stride=16),
         "edge map (Sobel, no model)": lambda: saliency.edge_map(x),
     }

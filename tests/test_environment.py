@@ -25,7 +25,7 @@ def requirement_pins() -> dict[str, str]:
 
 def test_requirements_are_all_pinned_and_include_the_verified_stack():
     pins = requirement_pins()
-    # FIELD_NOTES §2: the set that installs and imports together.
+    # The pinned set that installs and imports together.
     assert pins["tensorflow"] == "2.19.0"
     assert pins["tf-keras"] == "2.19.0"
     assert pins["tensorflowjs"] == "4.22.0"

@@ -314,7 +314,7 @@ def test_bad_browser_arguments_raise_clear_errors(tmp_path, exports, faces, monk
 
 
 def test_the_course_original_route_fails_in_the_browser(tmp_path, faces):
-    """Why export_tfjs exists: Keras 3 -> save_keras_model -> tf.loadLayersModel breaks (FIELD_NOTES §3)."""
+    """Why export_tfjs exists: Keras 3 -> save_keras_model -> tf.loadLayersModel breaks."""
     import keras
 
     model = keras.Sequential([keras.Input((48, 48, 1)), keras.layers.Conv2D(4, 3),

@@ -17,7 +17,7 @@ from aiffel_lib import datasets, histsearch
 from aiffel_lib.histsearch import HistogramIndex
 from aiffel_lib.photos import load_photo
 
-ALL_METHODS = list(histsearch.METHODS) + ["hellinger"]
+ALL_METHODS = list(histsearch.COMPARE_METHODS) + ["hellinger"]
 
 
 def course_get_histogram(image, bins=4):
@@ -31,7 +31,7 @@ def course_get_histogram(image, bins=4):
 
 def cv_reference(query_hist, index, method):
     """Every compareHist score and the expected order: best first, ties (to 1e-10) by name."""
-    code = histsearch.METHODS[histsearch.method_name(method)]
+    code = histsearch.COMPARE_METHODS[histsearch.method_name(method)]
     scores = np.array([cv2.compareHist(query_hist, h, code) for h in index.hists])
     sign = -1 if histsearch.method_name(method) in histsearch.SIMILARITIES else 1
     order = sorted(range(len(index)), key=lambda i: (round(sign * scores[i], 10), index.names[i]))
@@ -245,7 +245,7 @@ def test_black_images_and_zero_histograms_never_give_nan(method):
     for query in (np.zeros(12, np.float32), "one", "zero"):
         scores = zero.scores(query, method)
         q = zero.histogram(query) if isinstance(query, str) else query
-        ref = [cv2.compareHist(q.astype(np.float32), h, histsearch.METHODS[histsearch.method_name(method)])
+        ref = [cv2.compareHist(q.astype(np.float32), h, histsearch.COMPARE_METHODS[histsearch.method_name(method)])
                for h in zero.hists]
         assert np.all(np.isfinite(scores))
         finite = np.isfinite(ref)

