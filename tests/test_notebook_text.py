@@ -185,3 +185,68 @@ def test_export_differences_quoted_in_05_match_the_run():
                          r"float32 +\w+ +[\w.]+ +max \|browser - Keras\| ([\d.]+e-\d+)")
     _orders_of_magnitude("05_export_tfjs", r"float16 export moves probabilities by about (\de-\d)",
                          r"float16 +\w+ +[\w.]+ +max \|browser - Keras\| ([\d.]+e-\d+)")
+
+
+# ------------------------------------------------------------------ reading order and claims about the code
+def _heading_level(md: str) -> int | None:
+    m = re.match(r"(#{1,6})\s", md.lstrip())
+    return len(m.group(1)) if m else None
+
+
+@pytest.mark.parametrize("path", COURSE, ids=lambda p: p.stem)
+def test_no_section_is_left_empty_by_the_cell_after_it(path):
+    """A heading added at the end of another cell's text introduces what comes next, so the next cell
+    must not start a new heading of the same level (06 once had "Grad-CAM is class-discriminative" at
+    the end of the maps' discussion, followed by the saliency exercise, its collage four cells later).
+    A cell that starts with its heading may be a section of text alone."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for cell, after in zip(cells, cells[1:]):
+        if cell["cell_type"] != "markdown" or after["cell_type"] != "markdown":
+            continue
+        body = FENCE.sub("", text(cell)).strip()
+        found = list(re.finditer(r"^(#{1,6})\s+(.+)$", body, re.M))
+        nxt = _heading_level(text(after))
+        if found and found[-1].start() > 0 and nxt is not None:
+            level, title = len(found[-1][1]), found[-1][2]
+            assert nxt > level, (f"{title!r} is introduced at the end of a cell, but the next cell starts "
+                                 "another heading: move the heading next to its content")
+
+
+def test_06_grad_cam_collage_follows_its_heading():
+    cells = load("06_visualizing_cnns")["cells"]
+    at = [i for i, c in enumerate(cells) if "Grad-CAM is class-discriminative" in text(c)]
+    assert len(at) == 1, "one cell introduces the Grad-CAM collage"
+    after = cells[at[0] + 1]
+    assert after["cell_type"] == "code" and "saliency.collage(" in text(after), "the collage comes right after its heading"
+
+
+def test_06_batch_sizes_quoted_are_the_package_defaults():
+    import numpy as np
+
+    from aiffel_lib.saliency.scorer import _auto_batch
+
+    prose = re.sub(r"\s+", " ", "\n".join(markdown(load("06_visualizing_cnns"))))
+    m = one(r"full batches of (\d+) images of (\d+)×(\d+)", prose, "06, the gradient batch")
+    x = np.zeros((3, int(m[2]), int(m[3]), 3), np.float32)
+    assert int(m[1]) == _auto_batch(None, x), "06 quotes a gradient batch that is not saliency's default"
+    forward = one(r"a forward pass alone takes twice as many images per call, (\d+)", prose, "06, the forward batch")
+    assert int(forward[1]) == _auto_batch(None, x, forward_only=True)
+
+
+def test_06_points_learners_at_a_short_plain_tape_function():
+    import ast
+    import inspect
+
+    from aiffel_lib import saliency
+    from aiffel_lib.saliency import gradients
+
+    prose = "\n".join(markdown(load("06_visualizing_cnns")))
+    assert "`gradients.py`: its first function, `class_score_gradients`" in prose
+    tree = ast.parse(inspect.getsource(gradients))
+    first = next(node for node in tree.body if isinstance(node, ast.FunctionDef))
+    assert first.name == "class_score_gradients", "the notebook sends learners to gradients.py's first function"
+    body = [n for n in first.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
+    lines = sum(1 for n in ast.walk(ast.Module(body=body, type_ignores=[])) if isinstance(n, ast.stmt))
+    assert lines <= 6 and not first.decorator_list, "the tape a learner reads stays a few plain statements"
+    assert "print(inspect.getsource(saliency.class_score_gradients))" in code(load("06_visualizing_cnns"))
+    assert saliency.class_score_gradients is gradients.class_score_gradients

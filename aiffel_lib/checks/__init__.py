@@ -17,8 +17,10 @@ from aiffel_lib.checks.nb02_histograms import (check_build_histogram_db, check_g
 from aiffel_lib.checks.nb03_preprocess import check_preprocess
 from aiffel_lib.checks.nb04_training import check_emoji_head, check_fit
 from aiffel_lib.checks.nb05_export import check_face2emoji_export
-from aiffel_lib.checks.nb06_saliency import check_fooling_step, check_vanilla_saliency
+from aiffel_lib.checks.nb06_saliency import (check_class_visualization_update_step, check_fooling_step,
+                                             check_vanilla_saliency)
 
-__all__ = ["FAIL", "PASS", "Verdict", "check_blue_mask", "check_build_histogram_db", "check_emoji_head",
+__all__ = ["FAIL", "PASS", "Verdict", "check_blue_mask", "check_build_histogram_db",
+           "check_class_visualization_update_step", "check_emoji_head",
            "check_face2emoji_export", "check_fit", "check_fooling_step", "check_get_histogram", "check_preprocess",
            "check_search", "check_show_result", "check_vanilla_saliency"]

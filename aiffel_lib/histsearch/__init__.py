@@ -26,7 +26,7 @@ One file per concern:
 
 from __future__ import annotations
 
-from aiffel_lib.histsearch.compare import (ALIASES, COMPARE_METHODS, COMPARISONS, METHODS, SIMILARITIES,
+from aiffel_lib.histsearch.compare import (ALIASES, COMPARE_METHODS, COMPARISONS, SIMILARITIES,
                                            TIE_DECIMALS, Comparison, method_name)
 from aiffel_lib.histsearch.course import build_histogram_db, get_histogram, get_target_histogram, search
 from aiffel_lib.histsearch.evaluation import (Precision, evaluation_queries, format_label_table,
@@ -46,7 +46,7 @@ __all__ = [
     # histograms
     "color_histogram", "color_histograms",
     # comparison
-    "COMPARISONS", "Comparison", "COMPARE_METHODS", "METHODS", "ALIASES", "SIMILARITIES", "TIE_DECIMALS",
+    "COMPARISONS", "Comparison", "COMPARE_METHODS", "ALIASES", "SIMILARITIES", "TIE_DECIMALS",
     "method_name",
     # the index
     "HistogramIndex", "FILE_FORMAT", "FILE_VERSION",

@@ -133,8 +133,6 @@ COMPARISONS: dict[str, Comparison] = {
 }
 #: Comparison methods by name -> OpenCV constant (what ``cv2.compareHist`` takes).
 COMPARE_METHODS: dict[str, int] = {name: c.code for name, c in COMPARISONS.items()}
-#: The former name of :data:`COMPARE_METHODS` (notebook 02 still loops over it).
-METHODS = COMPARE_METHODS
 #: ``hellinger`` is OpenCV's other name for ``bhattacharyya`` (same constant, same formula).
 ALIASES = {"hellinger": "bhattacharyya"}
 #: Methods where larger means more similar (sorted descending); the rest are distances.

@@ -1,9 +1,9 @@
 // The ImageNet classifier page (classify.html): camera or file -> central square -> TensorFlow.js.
 //
 // The model is the Keras network of notebook 03 exported as a TensorFlow.js *graph* model
-// (aiffel_lib.models.export_for_browser): models/imagenet/model.json + weight shards, and a
+// (aiffel_lib.imagenet.export_for_browser): models/imagenet/model.json + weight shards, and a
 // metadata.json with the labels, the input size and the preprocessing. It is loaded once.
-// Backends: wasm first (the fast CPU path), then webgl, then cpu.
+// Backends: wasm first (the fast CPU path), then webgl, then cpu (js/tfjs-setup.js starts them).
 //
 // State for learners (in the console) and for the tests: window.classifyPage, e.g.
 //   classifyPage.last = {source, top: [{classId, label, probability}], probabilities: [1000],
@@ -15,7 +15,7 @@
   const modelDir = (params.get('model') || 'models/imagenet/').replace(/\/?$/, '/');
   const forcedBackend = params.get('backend');
   const MISSING_HELP = 'Create them with notebooks/03_imagenet_classifier.ipynb (run it top to bottom) or ' +
-    'on the command line: python -m aiffel_lib.models --export. Then reload this page.';
+    'on the command line: python -m aiffel_lib.imagenet --export. Then reload this page.';
 
   const video = document.querySelector('video');
   const snapshotCanvas = document.getElementById('snapshot');
@@ -43,47 +43,17 @@
     courseCamera.status(el, text, kind);
   }
 
-  function loadScript(src) {
-    return new Promise((resolve, reject) => {
-      const s = document.createElement('script');
-      s.src = src;
-      s.onload = resolve;
-      s.onerror = () => reject(new Error(`${src} did not load: html/vendor/ is missing. Run \`make setup\` ` +
-        '(or `bash scripts/setup.sh`), which copies TensorFlow.js from npm into html/vendor/.'));
-      document.head.appendChild(s);
-    });
-  }
-
+  /** tf.min.js + its wasm backend (js/tfjs-setup.js); wasm first, then webgl, then cpu, or only ?backend=. */
   async function startTf() {
-    await loadScript('vendor/tf.min.js');
-    let order = ['wasm', 'webgl', 'cpu'];
-    try {
-      await loadScript('vendor/tf-backend-wasm.min.js');
-      tf.wasm.setWasmPaths(new URL('vendor/', location.href).href);
-    } catch (error) {
-      order = ['webgl', 'cpu'];  // no wasm backend script: the others still work
-    }
-    if (forcedBackend) order = [forcedBackend];
-    for (const name of order) {
-      try {
-        // setBackend resolves to false (not an exception) when a backend cannot start.
-        if (await tf.setBackend(name)) {
-          await tf.ready();
-          return tf.getBackend();
-        }
-      } catch (error) {
-        console.warn(`backend ${name} failed:`, error);
-      }
-    }
-    throw new Error(`No TensorFlow.js backend could start (tried ${order.join(', ')}).`);
+    const loaded = await courseTf.load('tfjs');
+    const started = await courseTf.startBackend(loaded.tf, forcedBackend ? [forcedBackend] : loaded.backends);
+    return started.name;
   }
 
   async function fetchOk(url, what) {
-    let response;
-    try {
-      response = await fetch(url, { cache: 'no-store' });
-    } catch (error) {
-      throw new Error(`Could not fetch ${what} (${error.message}). Is the page served by ` +
+    const response = await courseTf.fetchFresh(url);
+    if (!response) {
+      throw new Error(`Could not fetch ${what}. Is the page served by ` +
         '`python -m aiffel_lib.serve`? Opening the file directly (file://) does not allow loading a model.');
     }
     if (!response.ok) {
