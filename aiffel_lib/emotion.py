@@ -536,17 +536,19 @@ def train_default(path: os.PathLike | str = DEFAULT_MODEL_PATH, verbose: int = 0
     accuracy on the practice faces and its real-face figures in the sidecar. ``seed``
     changes the initialisation and order (another model for portability checks).
     """
-    from . import distill
+    from . import distill, realfaces
+    from .references import load_fer_model
 
     data = load_dataset(None, **DEFAULT_DATA)
     split = split_dataset(data)
-    transfer = distill.make_transfer_set()
+    teacher = load_fer_model()   # once: the teacher here, the reference of the evaluation below
+    transfer = distill.make_transfer_set(teacher=teacher)
     info = {"data": data.source, "trained_on": distill.TRAINED_ON}
     result = distill.train_distilled(transfer, split, seed=seed, path=path, info=info, verbose=verbose)
     if path is not None:
         ev = evaluate(result.model, split.x_test, split.y_test)
-        update_model_info(path, test_accuracy=round(ev.accuracy, 4),
-                          **real_faces_info(evaluate_real_faces(result.model, "default")))
+        report = realfaces.evaluate_real_faces(result.model, "default", reference=teacher)
+        update_model_info(path, test_accuracy=round(ev.accuracy, 4), **real_faces_info(report))
     return result
 
 
@@ -589,11 +591,12 @@ def fine_tune(recording: Split, base: os.PathLike | str = DEFAULT_MODEL_PATH, *,
                                         callbacks=[stop], epochs=epochs, batch_size=batch_size, verbose=verbose)
     saved = None
     if path is not None:
-        meta = {**model_info(base), "fine_tuned_from": display_path(Path(base)),
-                "fine_tune_faces": int(len(recording.y_train)), "fine_tuned_layers_from": train_from,
-                "epochs_run": len(history["loss"]), "best_epoch": best, **(info or {})}
-        meta.pop("real_faces", None)  # measured on the base model: no longer true
-        meta.pop("preprocessing", None), meta.pop("labels", None), meta.pop("emoji", None)
+        # save_model writes labels, emoji and preprocessing itself; the base's real-face figures no longer hold
+        kept = {k: v for k, v in model_info(base).items()
+                if k not in ("labels", "emoji", "preprocessing", "real_faces")}
+        meta = {**kept, "fine_tuned_from": display_path(Path(base)), "fine_tune_faces": int(len(recording.y_train)),
+                "fine_tuned_layers_from": train_from, "epochs_run": len(history["loss"]), "best_epoch": best,
+                **(info or {})}
         saved = save_model(model, path, meta)
     return TrainResult(model, history, seconds, len(history["loss"]), best, saved, {})
 
