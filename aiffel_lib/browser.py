@@ -162,3 +162,31 @@ def run_outside_event_loop(fn: Callable[[], T]) -> T:
     """
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(fn).result()
+
+
+def record_in_page(url: str, video: os.PathLike | str, label_index: int, count: int, out_path: os.PathLike | str,
+                   record_every_ms: int = 100, timeout_ms: int = 120_000) -> Path:
+    """Use the Face2Emoji page's record mode as a learner does, with ``video`` as the camera.
+
+    url: base URL of a served html/ (``http://127.0.0.1:PORT/``). Chooses class ``label_index``,
+    records ``count`` faces (``?recordEvery=record_every_ms``), clicks Download and saves the
+    FER2013-format CSV to ``out_path``. RuntimeError if the page reached beyond ``url``.
+    """
+    origin = url.rstrip("/")
+    with chromium_session(allowed_origins=(origin,), fake_video=video) as s:
+        s.page.goto(f"{url}index.html?recordEvery={int(record_every_ms)}")
+        s.page.wait_for_function("window.face2emoji && (face2emoji.ready || face2emoji.error)", timeout=timeout_ms)
+        error = s.page.evaluate("face2emoji.error")
+        if error:
+            raise RuntimeError(f"the page did not start: {error}")
+        s.page.select_option("#record-label", str(int(label_index)))
+        s.page.fill("#record-count", str(int(count)))
+        s.page.click("#record")
+        s.page.wait_for_function(f"face2emoji.recorded.length >= {int(count)} && !face2emoji.recording",
+                                 timeout=timeout_ms)
+        with s.page.expect_download() as info:
+            s.page.click("#download")
+        info.value.save_as(out_path)
+        if s.blocked:
+            raise RuntimeError(f"the page tried to reach the network: {s.blocked}")
+    return Path(out_path)

@@ -138,3 +138,13 @@ def haar_to_page_box(box) -> Box:
     cx, cy = x + w / 2 + _HAAR_RIGHT * s, y + h / 2 + _HAAR_DOWN * s
     side = _HAAR_SIDE * s
     return Box(cx - side / 2, cy - side / 2, side, side)
+
+
+def largest_face_crop(image: np.ndarray, size: int, min_size: int = 60) -> np.ndarray | None:
+    """The page's crop of the largest face Haar finds in ``image``, or None when it finds none.
+
+    image: (H, W, 3) uint8 RGB or (H, W) uint8 gray. Returns (size, size) uint8 gray.
+    """
+    gray = to_gray(image)
+    boxes = detect_faces(gray, min_size=min_size)
+    return face_crop(gray, haar_to_page_box(boxes[0]), size) if boxes else None

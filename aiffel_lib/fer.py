@@ -313,6 +313,20 @@ def write_fer2013_csv(path: os.PathLike | str, images: np.ndarray, labels, usage
     return path
 
 
+def join_fer2013_csv(paths, out_path: os.PathLike | str) -> Path:
+    """Several FER2013-format CSVs (e.g. web-app recordings made in separate sittings) as one, in order.
+
+    paths: CSV paths (each read with :func:`load_fer2013_csv`); rows keep their order and Usage.
+    Returns ``out_path``, written atomically.
+    """
+    parts = [load_fer2013_csv(p) for p in paths]
+    if not parts:
+        raise ValueError("join_fer2013_csv needs at least one CSV")
+    return write_fer2013_csv(out_path, np.concatenate([d.images for d in parts]),
+                             np.concatenate([d.labels for d in parts]),
+                             np.concatenate([np.asarray(d.usage) for d in parts]))
+
+
 def _write_rows(f: TextIO, images: np.ndarray, labels: np.ndarray, usage) -> None:
     for start in range(0, len(images), 1024):  # a block at a time: bounded memory for the text
         part = slice(start, start + 1024)

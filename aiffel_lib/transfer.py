@@ -37,7 +37,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .downloads import sha256sum
-from .facecrop import detect_faces, face_crop, haar_to_page_box, to_gray
+from .facecrop import detect_faces, face_crop, haar_to_page_box, largest_face_crop
 from .paths import HTML_DIR, cache_dir, display_path
 
 #: Side of the cached crops: enough for the teacher (64) and the student (48) after area resizing.
@@ -247,10 +247,9 @@ def load_transfer_faces(sources=SOURCES, use_cache: bool = True) -> TransferFace
             continue
         miss = 0
         for frame in _video_frames(p, s.step):
-            gray = to_gray(frame)
-            boxes = detect_faces(gray, min_size=60)
-            if boxes:
-                crops.append(face_crop(gray, haar_to_page_box(boxes[0]), CROP_SIZE))
+            crop = largest_face_crop(frame, CROP_SIZE)
+            if crop is not None:
+                crops.append(crop)
                 names.append(s.name)
             else:
                 miss += 1
@@ -293,3 +292,24 @@ def pretend_recording(faces: TransferFaces | None = None, size: int = 48) -> tup
         images += [cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in part]
         labels += [EMOTIONS.index(name)] * len(part)
     return np.stack(images).astype(np.uint8), np.array(labels, np.int64)
+
+
+#: The web-app loop of notebook 04 section 12, played in a real browser (``scripts/own_face_loop.py``,
+#: tests/test_webapp.py): the camera plays these frames while the page records each class...
+CAMERA_RECORDED = {"Sad": (0, 100), "Happy": (240, 400)}
+#: ...and these later frames, never played while recording, measure the fine-tuned model.
+CAMERA_HELD_OUT = {"Sad": (108, 132), "Happy": (410, 472)}
+
+
+def recording_frames(first: int, stop: int, step: int = 1, width: int = 640, height: int = 480) -> np.ndarray:
+    """Frames ``first`` to ``stop`` (every ``step``-th) of :data:`RECORDING_SOURCE` as a webcam shows them.
+
+    Returns (N, height, width, 3) uint8 RGB (:func:`aiffel_lib.photos.fit_frame`), for Chromium's fake camera.
+    """
+    from .photos import fit_frame
+
+    (path,) = check_sources((RECORDING_SOURCE,))
+    frames = [fit_frame(f, width, height)[0] for i, f in enumerate(_video_frames(path, 1))
+              if first <= i < stop and (i - first) % step == 0]
+    return np.stack(frames)
+

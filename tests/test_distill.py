@@ -105,6 +105,8 @@ def test_fine_tune_trains_the_head_keeps_batchnorm_statistics_and_drops_stale_re
     assert not np.array_equal(base_model.get_layer("logits").get_weights()[0], tuned.model.get_layer("logits").get_weights()[0])
     with pytest.raises(ValueError, match="train_from 'nope' is not a layer"):
         emotion.fine_tune(recording, base=result.path, train_from="nope", path=None, verbose=0)
+    with pytest.raises(ValueError, match=r"keep must be in \[0, 1\)"):
+        emotion.fine_tune(recording, base=result.path, keep=1.0, path=None, verbose=0)
     after = stats(tuned.model)
     assert before.keys() == after.keys() and len(before) > 5
     assert all(np.array_equal(before[k][i], after[k][i]) for k in before for i in (0, 1))

