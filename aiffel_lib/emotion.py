@@ -576,8 +576,9 @@ def fine_tune(recording: Split, base: os.PathLike | str = DEFAULT_MODEL_PATH, *,
     recorded (``scripts/own_face_loop.py``, 2 recordings x 3 seeds), ``keep=0`` read laughing frames
     with closed eyes as Sad (0.70-0.92), ``keep=0.5`` 0.92-0.97 (and 0.81-0.92 on the pretend
     recording). The value was chosen on those frames, so take it as a starting point: your own
-    held-out frames are the real test. Saved to ``path`` with the base's
-    sidecar plus ``info``.
+    held-out frames are the real test.
+
+    Saved to ``path`` with the base's sidecar plus ``info``.
     """
     import keras
 

@@ -157,6 +157,16 @@ def serving(root: os.PathLike | str = HTML_DIR, host: str = "127.0.0.1", port: i
         thread.join(timeout=5)
 
 
+def app_copy(root: os.PathLike | str, names=("index.html", "js", "vendor")) -> Path:
+    """A miniature html/ in ``root`` for serving other models: links to the Face2Emoji page, its scripts and the
+    vendored libraries, no ``models/`` (tests, benchmarks and scripts export theirs into ``root/models/``)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (root / name).symlink_to(HTML_DIR / name, target_is_directory=(HTML_DIR / name).is_dir())
+    return root
+
+
 def lan_addresses() -> list[str]:
     """This machine's non-loopback IPv4 addresses (best effort, no traffic sent)."""
     addrs: set[str] = set()

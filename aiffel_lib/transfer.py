@@ -306,10 +306,11 @@ def recording_frames(first: int, stop: int, step: int = 1, width: int = 640, hei
 
     Returns (N, height, width, 3) uint8 RGB (:func:`aiffel_lib.photos.fit_frame`), for Chromium's fake camera.
     """
+    import itertools
+
     from .photos import fit_frame
 
     (path,) = check_sources((RECORDING_SOURCE,))
-    frames = [fit_frame(f, width, height)[0] for i, f in enumerate(_video_frames(path, 1))
-              if first <= i < stop and (i - first) % step == 0]
-    return np.stack(frames)
-
+    # decode only as far as ``stop``: the stretch, not the whole video
+    return np.stack([fit_frame(f, width, height)[0]
+                     for f in itertools.islice(_video_frames(path, 1), first, stop, step)])

@@ -73,8 +73,7 @@ def load_model():
 
 
 def make_site(root: Path, model, preprocessing, fer_model) -> dict[str, dict]:
-    for name in ("index.html", "js", "vendor"):
-        (root / name).symlink_to(HTML_DIR / name, target_is_directory=(HTML_DIR / name).is_dir())
+    serve.app_copy(root)
     exports = {}
     for quantize, tag in ((None, "float32"), ("float16", "float16")):
         out = root / "models" / tag
@@ -225,7 +224,6 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="aiffel-bench-webapp-") as tmp:
         root = Path(tmp) / "site"
-        root.mkdir()
         exports = make_site(root, model, preprocessing, fer_model)
         video = browser.write_y4m(photos.camera_frame("astronaut"), Path(tmp) / "astronaut.y4m")
 

@@ -33,14 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from aiffel_lib import browser, emotion, export, fer, references, serve, transfer  # noqa: E402
-from aiffel_lib.paths import HTML_DIR  # noqa: E402
 
 
 def site_with(model, folder: Path) -> Path:
     """An html/ copy (links) whose models/face2emoji/ holds ``model`` exported as notebook 05 does."""
-    folder.mkdir(parents=True)
-    for name in ("index.html", "js", "vendor"):
-        (folder / name).symlink_to(HTML_DIR / name, target_is_directory=(HTML_DIR / name).is_dir())
+    serve.app_copy(folder)
     export.export_tfjs(model, folder / "models" / "face2emoji", fer.EMOTIONS, emoji=fer.EMOJI,
                        preprocessing=emotion.PREPROCESSING, name="face2emoji")
     return folder
@@ -119,9 +116,9 @@ def main(argv=None) -> int:
                          emotion.evaluate(tuned.model, held_x, held_y)))
         # The last fine-tuned model in the page, on held-out frames given as photo files.
         frames = []
-        for name, (first, stop) in transfer.CAMERA_HELD_OUT.items():
-            picks = np.linspace(first, stop - 1, args.page_frames // 2).round().astype(int)
-            frames += [transfer.recording_frames(int(i), int(i) + 1)[0] for i in picks]
+        for first, stop in transfer.CAMERA_HELD_OUT.values():
+            stretch = transfer.recording_frames(first, stop)
+            frames += list(stretch[np.linspace(0, len(stretch) - 1, args.page_frames // 2).round().astype(int)])
         with serve.serving(site_with(tuned.model, tmp / "tuned_site")) as url:
             answers = page_on_files(url, frames, tmp)
     found = [a for a in answers if a["label"]]

@@ -90,14 +90,6 @@ def _link(src: Path, dst: Path) -> None:
     dst.symlink_to(src, target_is_directory=src.is_dir())
 
 
-def _page_copy(root: Path) -> Path:
-    """A miniature html/: the page, its scripts and styles, the vendored libraries (no models)."""
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("index.html", "js", "vendor"):
-        _link(HTML_DIR / name, root / name)
-    return root
-
-
 @pytest.fixture(scope="module")
 def random_model():
     import keras
@@ -115,7 +107,7 @@ def site_root(tmp_path_factory, random_model) -> Path:
         pytest.fail("html/vendor/ is missing: run `make setup` before the browser tests")
     from aiffel_lib.export import export_tfjs
 
-    root = _page_copy(tmp_path_factory.mktemp("site"))
+    root = serve.app_copy(tmp_path_factory.mktemp("site"))
     export_tfjs(random_model, root / "models" / "face2emoji", fer.EMOTIONS, emoji=fer.EMOJI,
                 preprocessing={"color": "gray", "scale": SCALE, "offset": OFFSET,
                                "description": "gray 0..255 -> [-1, 1] (test model)"},
@@ -147,7 +139,7 @@ def _with_real_faces(src: Path, dst: Path, real_faces: dict) -> None:
 def pair_site(tmp_path_factory, site_root, fer_model):
     """Base URL of an html/ copy with the FER2013 model (models/fer2013/) and the test model three times:
     models/face2emoji/ (no real-face figures), models/failed/ and models/passed/."""
-    root = _page_copy(tmp_path_factory.mktemp("pair"))
+    root = serve.app_copy(tmp_path_factory.mktemp("pair"))
     (root / "models").mkdir()
     _link(site_root / "models" / "face2emoji", root / "models" / "face2emoji")
     _with_real_faces(site_root / "models" / "face2emoji", root / "models" / "failed", FAILED)
@@ -174,7 +166,7 @@ def site_without_wasm(tmp_path_factory, site_root):
 @pytest.fixture(scope="module")
 def site_without_model(tmp_path_factory):
     """Base URL of an html/ copy where the model was never exported."""
-    with serve.serving(_page_copy(tmp_path_factory.mktemp("nomodel"))) as url:
+    with serve.serving(serve.app_copy(tmp_path_factory.mktemp("nomodel"))) as url:
         yield url
 
 
@@ -823,7 +815,7 @@ def test_own_face_loop_record_fine_tune_export_page(site, tmp_path):
     print(f"the recording's last faces of each class ({len(recording.y_test)}): base {before:.2f}, "
           f"fine-tuned {after:.2f} ({tuned.epochs_run} epochs)")
 
-    root = _page_copy(tmp_path / "own")
+    root = serve.app_copy(tmp_path / "own")
     export.export_tfjs(tuned.model, root / "models" / "face2emoji", fer.EMOTIONS, emoji=fer.EMOJI,
                        preprocessing=emotion.PREPROCESSING, name="face2emoji-own")
     (first, stop) = transfer.CAMERA_HELD_OUT["Happy"]
