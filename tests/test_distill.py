@@ -133,3 +133,75 @@ def test_pretend_recording_is_the_wolfgang_video_in_two_stretches():
     assert (np.diff(labels) != 0).sum() == 1 and labels[0] == sad   # one stretch after the other
     assert (labels == sad).sum() == 66 and (labels == happy).sum() == 116
     assert "wolfgang" not in {s.name for s in transfer.SOURCES}   # an unseen person for the recording
+
+
+def _ring_faces(n=4, side=96):
+    """Dark faces with a bright ring at the border: zooming in pushes the ring out of the frame."""
+    faces = np.full((n, side, side), 60, np.uint8)
+    faces[:, :6, :] = faces[:, -6:, :] = faces[:, :, :6] = faces[:, :, -6:] = 220
+    return faces
+
+
+def _border_brightness(faces):
+    f = faces.astype(float)
+    return np.mean([f[:, :4].mean(), f[:, -4:].mean(), f[:, :, :4].mean(), f[:, :, -4:].mean()])
+
+
+def test_tight_copies_zoom_in_and_the_default_recipe_uses_them():
+    faces = _ring_faces()
+    loose = distill.augment_faces(faces, copies=4, seed=0, strength=0.0, tight=0.0, sizes=(96,))[96][4:]
+    tight = distill.augment_faces(faces, copies=4, seed=0, strength=0.0, tight=1.0, sizes=(96,))[96][4:]
+    # strength 0 keeps the geometry (zoom 1): the ring stays; a tight copy (zoom >= 1.3) loses it
+    assert _border_brightness(loose) > 150 and _border_brightness(tight) < 110
+    assert 0 < distill.TIGHT < 1
+
+
+def test_the_teacher_sees_each_copy_before_blur_noise_and_shrinking():
+    faces = np.stack([cv2.resize(f, (96, 96)) for f in synthfaces.make_faces(6, seed=2).images])
+    plain = distill.augment_faces(faces, copies=3, seed=0, low_res=1.0)
+    clean = distill.augment_faces(faces, copies=3, seed=0, low_res=1.0, clean_sizes=(64,))
+    # the student's copies do not change; the teacher's keep their detail (shrunk copies lose it)
+    assert np.array_equal(plain[48], clean[48]) and np.array_equal(plain[64][:6], clean[64][:6])
+
+    def sharpness(x):
+        return np.mean([cv2.Laplacian(f, cv2.CV_64F).var() for f in x])
+
+    assert sharpness(clean[64][6:]) > 2 * sharpness(plain[64][6:])
+
+
+def test_camera_views_frame_tight_small_and_tilted_faces():
+    faces = _ring_faces()
+    views = distill.camera_views(faces)
+    assert list(views) == [v[0] for v in distill.DEV_VIEWS]
+    assert all(v.shape == faces.shape and v.dtype == np.uint8 for v in views.values())
+    assert np.array_equal(views["as cropped"], faces)
+    assert _border_brightness(views["tight, 25 px"]) < 110          # zoomed past the ring
+    assert not np.array_equal(views["tilted 25°"][0], views["tilted 25°"][0][:, ::-1])
+    # a shrunk face keeps its mean brightness but loses its edges
+    assert abs(views["small, 24 px"].mean() - faces.mean()) < 3
+    with pytest.raises(ValueError, match="square gray uint8"):
+        distill.camera_views(faces[:, :50])
+
+
+def _constant_model(cls):
+    import keras
+
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.GlobalAveragePooling2D()(inputs)
+    out = keras.layers.Dense(7, activation="softmax", kernel_initializer="zeros",
+                             bias_initializer=keras.initializers.Constant(np.eye(7)[cls] * 5))(x)
+    return keras.Model(inputs, out)
+
+
+def test_dev_report_is_made_of_unseen_people_and_fails_a_constant_model():
+    faces = transfer.load_dev_faces()
+    assert set(faces) == {"man", "woman"} and all(f.shape[1:] == (96, 96) for f in faces.values())
+    assert len(faces["man"]) >= 100 and len(faces["woman"]) >= 200
+    # the dev people are neither transfer faces nor one another's files
+    dev_files = {s.sha256 for s in transfer.DEV_SOURCES} | {transfer.RECORDING_SOURCE.sha256}
+    assert not dev_files & {s.sha256 for s in transfer.SOURCES}
+    report = distill.dev_report(_constant_model(fer.EMOTIONS.index("Happy")), faces=faces, name="always Happy")
+    man = [r for r in report.rows if r["person"] == "man"]
+    # the teacher sees the man both smiling and neutral; always answering Happy gets only half
+    assert all(set(r["counts"]) >= {"Happy", "Neutral"} and r["balanced"] <= 0.5 for r in man)
+    assert report.mean < 0.5 and "always Happy" in report.table() and len(report.rows) == 2 * len(distill.DEV_VIEWS)
