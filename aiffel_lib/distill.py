@@ -92,7 +92,7 @@ def augment_faces(faces: np.ndarray, copies: int = COPIES, seed: int = 0, streng
                 g = 255 * (g.astype(np.float32) / 255) ** np.exp(rng.uniform(-0.4, 0.4) * strength)
                 mean = g.mean()
                 g = (g - mean) * rng.uniform(0.6, 1.4) + mean + rng.uniform(-40, 40) * strength
-                clean = np.clip(g, 0, 255).astype(np.uint8)
+                clean = np.clip(g, 0, 255).astype(np.uint8) if clean_sizes else None
                 if rng.random() < 0.3:
                     g = cv2.GaussianBlur(g, (0, 0), rng.uniform(0.5, 1.5))
                 if rng.random() < 0.3:

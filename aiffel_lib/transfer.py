@@ -221,7 +221,7 @@ class TransferFaces:
 
 def _cache_path(sources) -> Path:
     # min_face joins the key only where it differs from the default, so existing caches stay valid
-    key = hashlib.sha256("|".join(f"{s.sha256}:{s.step}:{s.kind}" + (f":{s.min_face}" if s.min_face != 60 else "")
+    key = hashlib.sha256("|".join(f"{s.sha256}:{s.step}:{s.kind}" + (f":{s.min_face}" if s.min_face != Source.min_face else "")
                                   for s in sources).encode()).hexdigest()[:16]
     return cache_dir("transfer") / f"faces-{CROP_SIZE}-{key}.npz"
 
