@@ -17,9 +17,11 @@ Recipe (measured in notebook 04; figures in the README):
    (:func:`augment_faces`) - the same change for the teacher's 64x64 and the student's 48x48 copy,
    except blur and noise, which only the student sees (the teacher is not robust to them, and
    a wrong label teaches more than a blurred face);
-2. the teacher labels each copy; its probabilities are softened with a temperature
+2. half as many again are joined from two copies (:func:`join_halves`: the eyes and brows of one,
+   the mouth of another) - expressions the few people of the transfer faces never made together;
+3. the teacher labels each copy; its probabilities are softened with a temperature
    (:func:`soften`, T=2: the runner-up classes keep some weight, which says how alike they look);
-3. the student trains on those targets plus the practice faces' one-hot labels
+4. the student trains on those targets plus the practice faces' one-hot labels
    (:func:`train_distilled`, cross-entropy, fixed epochs: the practice validation faces say
    nothing about real faces, so they do not pick the epoch).
 
@@ -50,6 +52,8 @@ LOW_RES = 0.0
 TIGHT = 0.3
 #: Largest rotation of a changed copy, degrees.
 ROTATION = 12.0
+#: Extra copies joined from two copies' halves (:func:`join_halves`), as a share of the copies.
+HALVES = 0.5
 REPEATS = {"single_face": 3}
 
 
@@ -110,6 +114,21 @@ def augment_faces(faces: np.ndarray, copies: int = COPIES, seed: int = 0, streng
     return out
 
 
+def join_halves(upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Faces made of the upper half of one face (eyes, brows) and the lower half of another (mouth).
+
+    upper, lower: (N, S, S) uint8 gray crops of the same framing. Returns (N, S, S) uint8: rows above
+    S/2 - S/16 from ``upper``, below S/2 + S/16 from ``lower``, blended linearly between (no hard edge
+    for the student to learn as a cue).
+    """
+    upper, lower = np.asarray(upper), np.asarray(lower)
+    if upper.shape != lower.shape or upper.ndim != 3 or upper.shape[1] != upper.shape[2]:
+        raise ValueError(f"expected two stacks of square gray faces of one shape, got {upper.shape} and {lower.shape}")
+    side = upper.shape[1]
+    w = np.clip((np.arange(side) - side / 2) / (side / 8) + 0.5, 0.0, 1.0).astype(np.float32)[None, :, None]
+    return ((1 - w) * upper + w * lower).round().astype(np.uint8)
+
+
 def soften(probabilities: np.ndarray, temperature: float = TEMPERATURE) -> np.ndarray:
     """Probabilities (N, K) -> the same at ``temperature`` (p ** (1/T), renormalised); float32."""
     p = np.clip(np.asarray(probabilities, np.float64), 1e-8, 1.0)
@@ -125,6 +144,7 @@ class TransferSet:
 
     faces: (N, 48, 48) uint8 gray, the student's input. targets: (N, 7) float32 softened teacher
     probabilities. teacher: (N, 7) float32 the teacher's own probabilities. source: (N,) str.
+    joined: how many of the N (the last ones) are :func:`join_halves` of two copies.
     """
 
     faces: np.ndarray
@@ -133,6 +153,7 @@ class TransferSet:
     source: np.ndarray
     temperature: float
     seconds: float
+    joined: int = 0
 
     def class_shares(self) -> dict[str, float]:
         """Share of faces per teacher class (its top answer)."""
@@ -141,14 +162,15 @@ class TransferSet:
 
     def summary(self) -> str:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in self.class_shares().items() if v >= 0.005)
-        return (f"{len(self.faces):,} teacher-labelled copies of {len(np.unique(self.source))} sources' faces "
+        joined = f" ({self.joined:,} of them joined halves)" if self.joined else ""
+        return (f"{len(self.faces):,} teacher-labelled copies of {len(np.unique(self.source))} sources' faces{joined} "
                 f"in {self.seconds:.0f} s; the teacher's top answers: {shares}")
 
 
 def make_transfer_set(transfer=None, teacher=None, copies: int = COPIES, temperature: float = TEMPERATURE,
                       seed: int = 1, strength: float = 1.0, low_res: float = LOW_RES,
                       tight: float = TIGHT, clean_teacher: bool = True,
-                      rotation: float = ROTATION) -> TransferSet:
+                      rotation: float = ROTATION, halves: float = HALVES) -> TransferSet:
     """Repeat, augment and label the transfer faces with the teacher.
 
     transfer: :func:`aiffel_lib.transfer.load_transfer_faces` (loaded if None).
@@ -169,9 +191,17 @@ def make_transfer_set(transfer=None, teacher=None, copies: int = COPIES, tempera
     index = np.repeat(np.arange(len(transfer.faces)), repeat)
     copies_of = augment_faces(transfer.faces[index], copies, seed=seed, strength=strength, low_res=low_res,
                               tight=tight, clean_sizes=(64,) if clean_teacher else (), rotation=rotation)
-    probs = predict_fer(teacher, copies_of[64])
-    return TransferSet(copies_of[48], soften(probs, temperature), probs, np.tile(transfer.source[index], copies),
-                       temperature, time.perf_counter() - start)
+    source = np.tile(transfer.source[index], copies)
+    student, teacher_view = copies_of[48], copies_of[64]
+    joined = int(round(halves * len(student)))
+    if joined:
+        a, b = np.random.default_rng(seed + 1).integers(0, len(student), (2, joined))
+        student = np.concatenate([student, join_halves(student[a], student[b])])
+        teacher_view = np.concatenate([teacher_view, join_halves(teacher_view[a], teacher_view[b])])
+        source = np.concatenate([source, source[a]])
+    probs = predict_fer(teacher, teacher_view)
+    return TransferSet(student, soften(probs, temperature), probs, source, temperature,
+                       time.perf_counter() - start, joined)
 
 
 def train_distilled(transfer: TransferSet, split=None, *, epochs: int = 10, batch_size: int = 64,

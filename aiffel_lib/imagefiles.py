@@ -1,7 +1,7 @@
 """Image files, read safely: their size from the header, decoding only what fits in memory.
 
-Shared by every reader of image files in the course (``histsearch``, ``imagenet``, ``fer``):
-:func:`decode_image` refuses, before decoding, any file whose header announces more than
+Shared by every reader of image files in the course (``histsearch``, ``imagenet``, ``fer``,
+``realfaces``, ``transfer``): :func:`decode_image` refuses, before decoding, any file whose header announces more than
 :data:`MAX_IMAGE_PIXELS` (:class:`ImageTooLargeError`); :func:`image_size` reads that header.
 """
 
@@ -14,7 +14,7 @@ import warnings
 import cv2
 import numpy as np
 
-__all__ = ["MAX_IMAGE_PIXELS", "ImageTooLargeError", "image_size", "check_image_size", "decode_image"]
+__all__ = ["MAX_IMAGE_PIXELS", "ImageTooLargeError", "image_size", "check_image_size", "decode_image", "read_image"]
 
 #: Largest image, in pixels (width x height), the readers here decode: 2**26 = 67 M, room for
 #: a 50-megapixel photo. A PNG of 20000 x 20000 zeros is 431 KB on disk but 1.2 GB once decoded
@@ -115,3 +115,24 @@ def decode_image(data: bytes | bytearray | memoryview | np.ndarray, name: str,
         return cv2.imdecode(raw, flags)
     finally:
         cv2.utils.logging.setLogLevel(level)
+
+
+def read_image(path: os.PathLike | str, color: str = "rgb", fix: str = "") -> np.ndarray:
+    """One image file that must be there: (H, W, 3) uint8 RGB, or (H, W) uint8 for ``color="gray"``.
+
+    For files the course itself relies on (package photos): a missing or undecodable file raises
+    ValueError naming the file, followed by ``fix`` (what to do about it) when given.
+    """
+    from pathlib import Path
+
+    if color not in ("rgb", "gray"):
+        raise ValueError(f"color must be 'rgb' or 'gray', got {color!r}")
+    path = Path(path)
+    tail = f": {fix}" if fix else ""
+    if not path.is_file():
+        raise ValueError(f"image {path.name} is missing ({path.parent}){tail}")
+    flags = cv2.IMREAD_GRAYSCALE if color == "gray" else cv2.IMREAD_COLOR
+    image = decode_image(path.read_bytes(), path.name, flags)
+    if image is None:
+        raise ValueError(f"{path.name} is not a readable image{tail}")
+    return image if color == "gray" else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from .facecrop import PAGE_MARGIN, Square, gray_crop, square_box
+from .imagefiles import read_image
 from .fer import EMOJI, EMOTIONS
 from .paths import HTML_DIR
 
@@ -77,15 +78,9 @@ def _photo_sources() -> dict[str, tuple[str, callable]]:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
-
-    if not path.is_file():
-        hint = " (run `make setup`: npm ci installs face-api's demo photos)" if "node_modules" in str(path) else ""
-        raise ValueError(f"real-face photo {path.name} is missing{hint}")
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ValueError(f"{path.name} is not a readable image: reinstall it with `make setup`")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    fix = "run `make setup` (npm ci installs face-api's demo photos)" if "node_modules" in str(path) else \
+        "reinstall its package (`make setup`)"
+    return read_image(path, "rgb", fix)
 
 
 def _digest(image: np.ndarray) -> str:

@@ -38,6 +38,7 @@ import numpy as np
 from .atomic import atomic_path
 from .downloads import sha256sum
 from .facecrop import detect_faces, face_crop, haar_to_page_box, largest_face_crop
+from .imagefiles import read_image
 from .paths import HTML_DIR, cache_dir, display_path
 
 #: Side of the cached crops: enough for the teacher (64) and the student (48) after area resizing.
@@ -185,9 +186,7 @@ def _photo_faces(path: Path) -> list[np.ndarray]:
     """Every face of a photo, page-cropped. The photo is padded first: Haar misses faces at the border."""
     import cv2
 
-    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if gray is None:
-        raise ValueError(f"{path.name} is not a readable image: reinstall its package (`make setup`)")
+    gray = read_image(path, "gray", "reinstall its package (`make setup`)")
     pad = int(0.3 * max(gray.shape))
     gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
     return [face_crop(gray, haar_to_page_box(b), CROP_SIZE) for b in detect_faces(gray, min_size=30)]

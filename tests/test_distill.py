@@ -55,7 +55,7 @@ def _tiny_transfer(n=12):
 
 
 def test_transfer_set_repeats_photos_labels_every_copy_with_the_teacher_and_softens():
-    ts = distill.make_transfer_set(_tiny_transfer(), _Teacher(), copies=2, temperature=2.0)
+    ts = distill.make_transfer_set(_tiny_transfer(), _Teacher(), copies=2, temperature=2.0, halves=0.0)
     n_faces = 10 + distill.PHOTO_REPEAT + distill.REPEATS["single_face"]
     assert len(ts.faces) == len(ts.targets) == len(ts.source) == 2 * n_faces
     assert (ts.source == "audrey_photo").sum() == 2 * distill.PHOTO_REPEAT
@@ -167,6 +167,40 @@ def test_the_teacher_sees_each_copy_before_blur_noise_and_shrinking():
         return np.mean([cv2.Laplacian(f, cv2.CV_64F).var() for f in x])
 
     assert sharpness(clean[64][6:]) > 2 * sharpness(plain[64][6:])
+
+
+def test_join_halves_takes_the_eyes_of_one_face_and_the_mouth_of_another():
+    dark, light = np.full((2, 48, 48), 20, np.uint8), np.full((2, 48, 48), 220, np.uint8)
+    joined = distill.join_halves(dark, light)
+    assert joined.shape == (2, 48, 48) and joined.dtype == np.uint8
+    assert (joined[:, :21] == 20).all() and (joined[:, 28:] == 220).all()   # upper from one, lower from the other
+    assert np.all(np.diff(joined[0, :, 0].astype(int)) >= 0) and np.abs(np.diff(joined[0, :, 0].astype(int))).max() < 60
+    with pytest.raises(ValueError, match="one shape"):
+        distill.join_halves(dark, light[:, :40])
+
+
+def test_joined_copies_are_labelled_by_the_teacher_on_the_joined_face():
+    class Recording(_Teacher):
+        def predict(self, x, batch_size=256, verbose=0):
+            self.seen = np.asarray(x)[..., 0]
+            return super().predict(x)
+
+    tiny, teacher = _tiny_transfer(), Recording()
+    plain = distill.make_transfer_set(tiny, _Teacher(), copies=2, halves=0.0)
+    ts = distill.make_transfer_set(tiny, teacher, copies=2)
+    n = len(plain.faces)
+    assert ts.joined == round(distill.HALVES * n) > 0 and len(ts.faces) == n + ts.joined
+    assert np.array_equal(ts.faces[:n], plain.faces) and "joined halves" in ts.summary()
+
+    def parent(stack, rows):   # which copy a joined face's rows come from, exactly
+        return [int(np.flatnonzero((stack[:n, rows] == f[rows]).all(axis=(1, 2)))[0]) for f in stack[n:]]
+
+    seen = teacher.seen
+    upper, lower = parent(seen, slice(0, 28)), parent(seen, slice(36, 64))   # the teacher's 64-px view
+    assert upper == parent(ts.faces, slice(0, 21)) and lower == parent(ts.faces, slice(27, 48))
+    assert any(u != v for u, v in zip(upper, lower))
+    # its answer is the teacher's on the joined face it saw
+    assert np.allclose(ts.teacher[n:], _Teacher().predict(seen[n:, ..., None]))
 
 
 def test_camera_views_frame_tight_small_and_tilted_faces():

@@ -103,6 +103,16 @@ def test_a_changed_photo_is_refused(monkeypatch):
         realfaces.load_real_faces()
 
 
+def test_a_missing_or_broken_demo_photo_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(realfaces, "FACEAPI_DEMO_DIR", tmp_path / "node_modules" / "demo")
+    with pytest.raises(ValueError, match=r"sample1\.jpg is missing .*npm ci installs face-api's demo photos"):
+        realfaces.load_real_faces()
+    (tmp_path / "node_modules" / "demo").mkdir(parents=True)
+    (tmp_path / "node_modules" / "demo" / "sample1.jpg").write_bytes(b"\xff\xd8 cut short")
+    with pytest.raises(ValueError, match=r"sample1\.jpg is not a readable image: run `make setup`"):
+        realfaces.load_real_faces()
+
+
 def test_report_text_and_table(faces, fer_model):
     reports = [realfaces.evaluate_real_faces(m, faces=faces, reference=fer_model)
                for m in (constant_model(EMOTIONS.index("Neutral")), fer_model)]
