@@ -1,8 +1,9 @@
 """Image files, read safely: their size from the header, decoding only what fits in memory.
 
 Shared by every reader of image files in the course (``histsearch``, ``imagenet``, ``fer``,
-``realfaces``, ``transfer``): :func:`decode_image` refuses, before decoding, any file whose header announces more than
-:data:`MAX_IMAGE_PIXELS` (:class:`ImageTooLargeError`); :func:`image_size` reads that header.
+``realfaces``, ``transfer``): :func:`decode_image` refuses, before decoding, any file whose header
+announces more than :data:`MAX_IMAGE_PIXELS` (:class:`ImageTooLargeError`); :func:`image_size` reads
+that header; :func:`read_image` reads a file the course relies on, saying what to do when it is not there.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -123,8 +125,6 @@ def read_image(path: os.PathLike | str, color: str = "rgb", fix: str = "") -> np
     For files the course itself relies on (package photos): a missing or undecodable file raises
     ValueError naming the file, followed by ``fix`` (what to do about it) when given.
     """
-    from pathlib import Path
-
     if color not in ("rgb", "gray"):
         raise ValueError(f"color must be 'rgb' or 'gray', got {color!r}")
     path = Path(path)

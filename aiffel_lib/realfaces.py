@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from .facecrop import PAGE_MARGIN, Square, gray_crop, square_box
-from .imagefiles import read_image
 from .fer import EMOJI, EMOTIONS
+from .imagefiles import read_image
 from .paths import HTML_DIR
 
 #: The stored boxes and face-api's answers (made by ``python -m aiffel_lib.realfaces refresh``).
@@ -61,7 +61,8 @@ _SSD_TO_PAGE_SIDE, _SSD_TO_PAGE_DOWN = 1.21, 0.12
 def _photo_sources() -> dict[str, tuple[str, callable]]:
     """name -> (where it comes from, loader returning (H, W, 3) uint8 RGB)."""
     def demo(i):
-        return lambda: _read_rgb(FACEAPI_DEMO_DIR / f"sample{i}.jpg")
+        return lambda: read_image(FACEAPI_DEMO_DIR / f"sample{i}.jpg", "rgb",
+                                  "run `make setup` (npm ci installs face-api's demo photos)")
 
     def astronaut():
         from skimage import data
@@ -69,18 +70,13 @@ def _photo_sources() -> dict[str, tuple[str, callable]]:
 
     def grace_hopper():
         import matplotlib
-        return _read_rgb(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg")
+        return read_image(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg", "rgb",
+                          "reinstall its package (`make setup`)")
 
     sources = {f"sample{i}": (f"npm @vladmandic/face-api demo/sample{i}.jpg", demo(i)) for i in range(1, 7)}
     sources["astronaut"] = ("scikit-image data.astronaut()", astronaut)
     sources["grace_hopper"] = ("matplotlib sample_data/grace_hopper.jpg", grace_hopper)
     return sources
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    fix = "run `make setup` (npm ci installs face-api's demo photos)" if "node_modules" in str(path) else \
-        "reinstall its package (`make setup`)"
-    return read_image(path, "rgb", fix)
 
 
 def _digest(image: np.ndarray) -> str:
