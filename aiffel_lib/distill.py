@@ -347,3 +347,59 @@ def dev_report(model, teacher=None, faces: dict | None = None, name: str | None 
             rows.append({"person": person, "view": view, "balanced": float(np.mean(list(recall.values()))),
                          "counts": {EMOTIONS[c]: int((labels == c).sum()) for c in classes}, "recall": recall})
     return DevReport(name or getattr(model, "name", "model"), rows)
+
+
+# --------------------------------------------------------------------------- why the rare classes stay hard
+
+def per_class_agreement(answers: np.ndarray, labels: np.ndarray, min_faces: int = 10) -> dict[str, tuple[int, float]]:
+    """{class: (faces labelled with it, share of them where ``answers`` gives the same class)}.
+
+    answers, labels: (N,) int class indices in :data:`aiffel_lib.fer.EMOTIONS` order. Classes with
+    fewer than ``min_faces`` labels are left out (a share of three faces says little).
+    """
+    answers, labels = np.asarray(answers), np.asarray(labels)
+    if answers.shape != labels.shape or answers.ndim != 1:
+        raise ValueError(f"expected two (N,) arrays of class indices, got {answers.shape} and {labels.shape}")
+    return {EMOTIONS[c]: (int((labels == c).sum()), float(np.mean(answers[labels == c] == c)))
+            for c in range(len(EMOTIONS)) if (labels == c).sum() >= min_faces}
+
+
+def training_fit(model, transfer: TransferSet, limit: int = 6000, seed: int = 0,
+                 min_faces: int = 10) -> dict[str, tuple[int, float]]:
+    """How often the student gives the teacher's top answer on its own training copies, per teacher class.
+
+    A class far below the others is one the teacher's answers do not teach consistently (see
+    :func:`mirror_agreement`): the student meets near-identical faces with different targets and
+    learns to hedge towards the common classes. model: a course model trained on ``transfer``
+    (:func:`train_distilled`); ``limit`` copies are drawn at random (fixed ``seed``).
+    Returns :func:`per_class_agreement`'s dict.
+    """
+    from .emotion import predict
+
+    n = len(transfer.faces)
+    pick = np.sort(np.random.default_rng(seed).choice(n, min(limit, n), replace=False))
+    answers = predict(model, transfer.faces[pick]).argmax(1)
+    return per_class_agreement(answers, transfer.teacher[pick].argmax(1), min_faces)
+
+
+def mirror_agreement(teacher, faces: np.ndarray, min_faces: int = 10) -> dict[str, tuple[int, float]]:
+    """How often the teacher gives the same top answer on each face's mirror image, per class of its answer.
+
+    A face and its mirror image show the same expression, so an answer that changes when the face
+    is mirrored is partly noise - and the student, which sees mirrored copies, learns that noise as
+    contradicting targets. faces: (N, S, S) uint8 gray crops (any S, resized to the teacher's 64).
+    teacher: :func:`aiffel_lib.references.load_fer_model`. Returns :func:`per_class_agreement`'s dict.
+    """
+    from .references import predict_fer
+
+    faces = np.asarray(faces)
+    if faces.ndim != 3 or faces.shape[1] != faces.shape[2]:
+        raise ValueError(f"expected square gray faces (N, S, S), got {faces.shape}")
+    labels = predict_fer(teacher, faces).argmax(1)
+    mirrored = predict_fer(teacher, np.ascontiguousarray(faces[:, :, ::-1])).argmax(1)
+    return per_class_agreement(mirrored, labels, min_faces)
+
+
+def agreement_line(name: str, agreement: dict[str, tuple[int, float]]) -> str:
+    """One printable line: ``name: Happy 0.93 (2,436), Sad 0.27 (460), ...``."""
+    return f"{name}: " + ", ".join(f"{c} {share:.2f} ({n:,})" for c, (n, share) in agreement.items())

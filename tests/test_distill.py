@@ -239,3 +239,49 @@ def test_dev_report_is_made_of_unseen_people_and_fails_a_constant_model():
     # the teacher sees the man both smiling and neutral; always answering Happy gets only half
     assert all(set(r["counts"]) >= {"Happy", "Neutral"} and r["balanced"] <= 0.5 for r in man)
     assert report.mean < 0.5 and "always Happy" in report.table() and len(report.rows) == 2 * len(distill.DEV_VIEWS)
+
+
+def test_per_class_agreement_counts_each_label_class_and_drops_rare_ones():
+    labels = np.array([3] * 10 + [4] * 10 + [0] * 2)
+    answers = np.array([3] * 9 + [6] + [4] * 3 + [6] * 7 + [0] * 2)
+    got = distill.per_class_agreement(answers, labels, min_faces=10)
+    assert got == {"Happy": (10, 0.9), "Sad": (10, 0.3)}   # Angry: only 2 faces, left out
+    assert distill.per_class_agreement(answers, labels, min_faces=1)["Angry"] == (2, 1.0)
+    with pytest.raises(ValueError, match="class indices"):
+        distill.per_class_agreement(answers[:5], labels)
+
+
+class _LeftTeacher:
+    """Answers Happy when the left half of the face is brighter than the right, else Neutral: not mirror-safe."""
+
+    inputs = [type("T", (), {"shape": (None, 64, 64, 1)})()]
+
+    def predict(self, x, batch_size=256, verbose=0):
+        x = np.asarray(x)[..., 0]
+        left = x[:, :, :32].mean(axis=(1, 2)) > x[:, :, 32:].mean(axis=(1, 2)) + 1
+        p = np.full((len(x), 7), 0.01, np.float32)
+        p[np.arange(len(x)), np.where(left, 3, 6)] = 0.94
+        return p
+
+
+def test_mirror_agreement_catches_answers_that_change_with_the_mirror_image():
+    even = np.full((12, 96, 96), 120, np.uint8)
+    lopsided = even.copy()
+    lopsided[:, :, :48] = 200
+    got = distill.mirror_agreement(_LeftTeacher(), np.concatenate([even, lopsided]))
+    # symmetric faces keep their answer; every lopsided "Happy" turns Neutral when mirrored
+    assert got == {"Happy": (12, 0.0), "Neutral": (12, 1.0)}
+    with pytest.raises(ValueError, match="square gray faces"):
+        distill.mirror_agreement(_LeftTeacher(), even[:, :, :50])
+
+
+def test_training_fit_scores_the_student_against_the_teacher_on_its_own_copies():
+    faces = np.zeros((40, 48, 48), np.uint8)
+    teacher = np.full((40, 7), 0.01, np.float32)
+    teacher[:30, 3], teacher[30:, 4] = 0.94, 0.94   # 30 Happy copies, 10 Sad
+    ts = distill.TransferSet(faces, teacher, teacher, np.array(["franck"] * 40), 2.0, 0.0)
+    got = distill.training_fit(_constant_model(fer.EMOTIONS.index("Happy")), ts, limit=1000)
+    assert got == {"Happy": (30, 1.0), "Sad": (10, 0.0)}
+    sample = distill.training_fit(_constant_model(3), ts, limit=20, min_faces=1)
+    assert sum(n for n, _ in sample.values()) == 20
+    assert "Sad 0.00 (10)" in distill.agreement_line("always Happy", got)
