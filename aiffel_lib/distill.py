@@ -337,15 +337,13 @@ def dev_report(model, teacher=None, faces: dict | None = None, name: str | None 
     faces = faces if faces is not None else load_dev_faces()
     rows = []
     for person, crops in faces.items():
-        whole = np.stack([cv2.resize(f, (64, 64), interpolation=cv2.INTER_AREA) for f in crops])
-        labels = predict_fer(teacher, whole).argmax(1)
-        classes = [c for c in range(len(EMOTIONS)) if (labels == c).sum() >= min_faces]
+        labels = predict_fer(teacher, crops).argmax(1)   # the whole crop, resized to 64 as predict_fer does
         for view, images in camera_views(crops).items():
             x = np.stack([cv2.resize(f, (48, 48), interpolation=cv2.INTER_AREA) for f in images])
-            answers = predict(model, x).argmax(1)
-            recall = {EMOTIONS[c]: float(np.mean(answers[labels == c] == c)) for c in classes}
+            per_class = per_class_agreement(predict(model, x).argmax(1), labels, min_faces)
+            recall = {c: share for c, (_, share) in per_class.items()}
             rows.append({"person": person, "view": view, "balanced": float(np.mean(list(recall.values()))),
-                         "counts": {EMOTIONS[c]: int((labels == c).sum()) for c in classes}, "recall": recall})
+                         "counts": {c: n for c, (n, _) in per_class.items()}, "recall": recall})
     return DevReport(name or getattr(model, "name", "model"), rows)
 
 
@@ -392,9 +390,7 @@ def mirror_agreement(teacher, faces: np.ndarray, min_faces: int = 10) -> dict[st
     """
     from .references import predict_fer
 
-    faces = np.asarray(faces)
-    if faces.ndim != 3 or faces.shape[1] != faces.shape[2]:
-        raise ValueError(f"expected square gray faces (N, S, S), got {faces.shape}")
+    faces = np.asarray(faces)   # predict_fer checks the shape
     labels = predict_fer(teacher, faces).argmax(1)
     mirrored = predict_fer(teacher, np.ascontiguousarray(faces[:, :, ::-1])).argmax(1)
     return per_class_agreement(mirrored, labels, min_faces)
