@@ -231,13 +231,13 @@ def class_weights(labels: np.ndarray, num_classes: int = 7) -> dict[int, float]:
     return {k: float(w[k]) for k in range(num_classes)}
 
 
-def to_model_input(images: np.ndarray) -> np.ndarray:
-    """(N, 48, 48) uint8 gray -> (N, 48, 48, 1) float32 0-255, the model's input (see PREPROCESSING)."""
+def to_model_input(images: np.ndarray, size: int = 48) -> np.ndarray:
+    """(N, size, size) uint8 gray -> (N, size, size, 1) float32 0-255, the model's input (see PREPROCESSING)."""
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
-    if images.ndim != 3 or images.shape[1:] != (48, 48):
-        raise ValueError(f"expected gray faces (N, 48, 48), got {images.shape}")
+    if images.ndim != 3 or images.shape[1:] != (size, size):
+        raise ValueError(f"expected gray faces (N, {size}, {size}), got {images.shape}")
     return images.astype(np.float32)[..., None]
 
 
@@ -672,8 +672,12 @@ class Evaluation:
 
 
 def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Class probabilities (N, 7) float32 for gray faces (N, 48, 48) uint8."""
-    return np.asarray(model.predict(to_model_input(images), batch_size=batch_size, verbose=0), np.float32)
+    """Class probabilities (N, 7) float32 for gray faces (N, S, S) uint8.
+
+    S is the model's input side: 48 for the course's models, 64 for fer's FER2013 reference.
+    """
+    side = model.inputs[0].shape[1] if getattr(model, "inputs", None) else 48
+    return np.asarray(model.predict(to_model_input(images, side), batch_size=batch_size, verbose=0), np.float32)
 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, batch_size: int = 256) -> Evaluation:

@@ -185,12 +185,6 @@ def _read_data() -> dict:
 
 # --------------------------------------------------------------------------- evaluation
 
-def _predict(model, faces: np.ndarray) -> np.ndarray:
-    """(N, 7) float32 probabilities of a Keras model taking (N, S, S, 1) float32 0..255."""
-    x = faces.astype(np.float32)[..., None]
-    return np.asarray(model.predict(x, batch_size=128, verbose=0), np.float32)
-
-
 def model_input_size(model) -> int:
     """The square input side of a Keras model taking (N, S, S, 1) gray faces."""
     shape = tuple(model.inputs[0].shape)
@@ -295,18 +289,19 @@ def evaluate_real_faces(model, name: str | None = None, faces: RealFaces | None 
         or :func:`aiffel_lib.references.load_fer_model`, S=64).
     faces: :func:`load_real_faces` (loaded if None). reference: fer's model (loaded if None).
     """
+    from .emotion import predict
     from .references import load_fer_model
 
     faces = faces if faces is not None else load_real_faces()
     reference = reference if reference is not None else load_fer_model()
     size, ref_size = model_input_size(model), model_input_size(reference)
-    ref_photo = _predict(reference, faces.crops(ref_size)).argmax(1)
-    ref_lfw = _predict(reference, faces.lfw_crops(ref_size)).argmax(1)
+    ref_photo = predict(reference, faces.crops(ref_size)).argmax(1)
+    ref_lfw = predict(reference, faces.lfw_crops(ref_size)).argmax(1)
     crops = faces.crops(size)
     return RealFaceReport(
         name=name or getattr(model, "name", "model"), names=faces.names, crops=crops,
-        probabilities=_predict(model, crops), fer=ref_photo, faceapi=faces.faceapi.argmax(1),
-        lfw_predictions=_predict(model, faces.lfw_crops(size)).argmax(1), lfw_fer=ref_lfw,
+        probabilities=predict(model, crops), fer=ref_photo, faceapi=faces.faceapi.argmax(1),
+        lfw_predictions=predict(model, faces.lfw_crops(size)).argmax(1), lfw_fer=ref_lfw,
         lfw_faceapi=faces.lfw_faceapi.argmax(1))
 
 
