@@ -676,7 +676,8 @@ def predict(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
     S is the model's input side: 48 for the course's models, 64 for fer's FER2013 reference.
     """
-    side = model.inputs[0].shape[1] if getattr(model, "inputs", None) else 48
+    side = model.inputs[0].shape[1] if getattr(model, "inputs", None) else None
+    side = side or np.asarray(images).shape[1]          # a model without a fixed side takes the faces' own
     return np.asarray(model.predict(to_model_input(images, side), batch_size=batch_size, verbose=0), np.float32)
 
 

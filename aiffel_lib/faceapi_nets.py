@@ -56,14 +56,19 @@ def read_tfjs_weights(name: str, model_dir: Path = MODEL_DIR, verify: bool = Tru
     manifest_path = Path(model_dir) / f"{name}-weights_manifest.json"
     if not manifest_path.is_file():
         raise ValueError(f"{manifest_path} is missing: `make setup` installs face-api (npm ci in html/)")
-    files = [manifest_path]
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    files += [manifest_path.parent / p for group in manifest for p in group["paths"]]
-    if verify:
-        for f in files:
-            want = WEIGHT_FILES.get(f.name)
-            if not f.is_file() or (want and sha256sum(f) != want):
-                raise ValueError(f"{f} is missing or not face-api 1.7.15's file: reinstall with `make setup`")
+    def check(f: Path) -> None:
+        want = WEIGHT_FILES.get(f.name)
+        if not f.is_file() or (verify and want and sha256sum(f) != want):
+            raise ValueError(f"{f} is missing or not face-api 1.7.15's file: reinstall with `make setup`")
+
+    check(manifest_path)                      # before parsing it: a damaged manifest gets the same clear error
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{manifest_path} is not a weight manifest ({exc.msg}): reinstall with `make setup`") from None
+    for group in manifest:
+        for p in group["paths"]:
+            check(manifest_path.parent / p)
     tensors = {}
     for group in manifest:
         data = b"".join((manifest_path.parent / p).read_bytes() for p in group["paths"])

@@ -131,3 +131,7 @@ def test_changed_or_missing_weight_files_are_refused(tmp_path):
         faceapi_nets.read_tfjs_weights("face_landmark_68_model", tmp_path)
     with pytest.raises(ValueError, match="missing"):
         faceapi_nets.read_tfjs_weights("face_expression_model", tmp_path)
+    (tmp_path / "face_landmark_68_model-weights_manifest.json").write_text("[{\"paths\": [")
+    for verify in (True, False):                        # damaged: refused by its checksum, or by its JSON
+        with pytest.raises(ValueError, match="make setup"):
+            faceapi_nets.read_tfjs_weights("face_landmark_68_model", tmp_path, verify=verify)
