@@ -26,6 +26,7 @@ import numpy as np
 from .downloads import sha256sum
 from .facecrop import PAGE_MARGIN
 from .paths import HTML_DIR
+from .realfaces import _SSD_TO_PAGE_DOWN, _SSD_TO_PAGE_SIDE
 
 MODEL_DIR = HTML_DIR / "node_modules" / "@vladmandic" / "face-api" / "model"
 #: SHA-256 of the weight files in face-api 1.7.15 (the ones the course was measured with).
@@ -40,10 +41,10 @@ INPUT_SIZE = 112
 MEAN_RGB = (122.782, 117.001, 104.298)
 #: face-api's expression order -> the course's (FER2013) order: course class i is face-api output TO_COURSE[i].
 TO_COURSE = (3, 5, 4, 1, 2, 6, 0)
-# The page's crop is the tiny face detector's box x(1 + PAGE_MARGIN); that box is 1.21x the SSD box's
-# larger side and its centre 0.12 of that side lower (aiffel_lib.realfaces._SSD_TO_PAGE_*). Inverted:
-_INNER_SIDE = 1 / (1.21 * (1 + PAGE_MARGIN))
-_INNER_UP = 0.12 * _INNER_SIDE
+# The page's crop is the tiny face detector's box x(1 + PAGE_MARGIN); that box is the SSD box's larger side
+# times _SSD_TO_PAGE_SIDE, its centre _SSD_TO_PAGE_DOWN of that side lower (measured in realfaces). Inverted:
+_INNER_SIDE = 1 / (_SSD_TO_PAGE_SIDE * (1 + PAGE_MARGIN))
+_INNER_UP = _SSD_TO_PAGE_DOWN * _INNER_SIDE
 
 
 def read_tfjs_weights(name: str, model_dir: Path = MODEL_DIR, verify: bool = True) -> dict[str, np.ndarray]:
@@ -56,6 +57,7 @@ def read_tfjs_weights(name: str, model_dir: Path = MODEL_DIR, verify: bool = Tru
     manifest_path = Path(model_dir) / f"{name}-weights_manifest.json"
     if not manifest_path.is_file():
         raise ValueError(f"{manifest_path} is missing: `make setup` installs face-api (npm ci in html/)")
+
     def check(f: Path) -> None:
         want = WEIGHT_FILES.get(f.name)
         if not f.is_file() or (verify and want and sha256sum(f) != want):

@@ -36,6 +36,11 @@ GAIN = 2.0
 STRENGTHS = (0.8, 1.6)
 
 
+def face_height(points: np.ndarray) -> float:
+    """Chin to the middle of the brows, in pixels: the unit of every move. points: (68, 2) float32."""
+    return float(np.linalg.norm(points[8] - (points[19] + points[24]) / 2))
+
+
 def landmark_moves(points: np.ndarray, strength: float = 1.0) -> np.ndarray:
     """How :func:`sadden` moves each of the 68 landmarks: (68, 2) float32 pixels (x right, y down).
 
@@ -44,7 +49,7 @@ def landmark_moves(points: np.ndarray, strength: float = 1.0) -> np.ndarray:
     points = np.asarray(points, np.float32)
     if points.shape != (68, 2):
         raise ValueError(f"expected 68 (x, y) landmarks, got shape {points.shape}")
-    height = float(np.linalg.norm(points[8] - (points[19] + points[24]) / 2))   # chin to the brows' middle
+    height = face_height(points)
     mid_x = (points[39, 0] + points[42, 0]) / 2                                   # between the inner eye corners
     move = np.zeros_like(points)
     mouth = list(MOUTH)
@@ -77,8 +82,7 @@ def sadden(face: np.ndarray, points: np.ndarray, strength: float = 1.0) -> np.nd
     move = landmark_moves(points, strength)
     used = sorted(set(ANCHORS) | set(np.flatnonzero(np.abs(move).sum(1))))
     centres, moves = points[used], move[used]
-    height = float(np.linalg.norm(points[8] - (points[19] + points[24]) / 2))
-    sigma = max(SIGMA * height, 1.0)
+    sigma = max(SIGMA * face_height(points), 1.0)
     h, w = face.shape
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     grid = np.stack([xs.ravel(), ys.ravel()], 1)
