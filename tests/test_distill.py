@@ -63,6 +63,34 @@ def test_transfer_set_repeats_photos_labels_every_copy_with_the_teacher_and_soft
     assert abs(sum(ts.class_shares().values()) - 1) < 0.01 and "teacher-labelled copies" in ts.summary()
 
 
+class _AlwaysTeacher:
+    """A stand-in for face-api's expression net: every face gets one class of face-api's order."""
+
+    def __init__(self, faceapi_class):
+        self.faceapi_class = faceapi_class
+
+    def predict(self, x, batch_size=256, verbose=0):
+        assert np.asarray(x).shape[1:] == (112, 112, 3)       # faceapi_nets' input, not the student's
+        p = np.zeros((len(x), 7), np.float32)
+        p[:, self.faceapi_class] = 1.0
+        return p
+
+
+def test_a_second_teacher_is_averaged_with_the_first_on_the_same_copies():
+    from aiffel_lib import faceapi_nets
+
+    tiny = _tiny_transfer()
+    one = distill.make_transfer_set(tiny, _Teacher(), copies=2)
+    happy = fer.EMOTIONS.index("Happy")
+    two = distill.make_transfer_set(tiny, _Teacher(), copies=2, second_teacher=_AlwaysTeacher(faceapi_nets.TO_COURSE[happy]))
+    assert np.array_equal(two.faces, one.faces) and np.array_equal(two.source, one.source)   # same copies
+    expected = (one.teacher + np.eye(7, dtype=np.float32)[happy]) / 2
+    assert np.allclose(two.teacher, expected, atol=1e-6)
+    assert np.allclose(two.targets, distill.soften(expected, two.temperature), atol=1e-6)
+    assert two.teachers_agree == pytest.approx(np.mean(one.teacher.argmax(1) == happy))
+    assert one.teachers_agree is None and "face-api" in two.teachers and "two teachers" in two.summary()
+
+
 @pytest.fixture(scope="module")
 def tiny_distilled(tmp_path_factory):
     data = emotion.load_dataset(None, n_synthetic=280, seed=0)
