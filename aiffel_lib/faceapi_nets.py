@@ -37,6 +37,9 @@ WEIGHT_FILES = {
     "face_expression_model.bin": "9a9840f2cf1f4c7eab95f197512569345c00d2426754d4608b92af30e0300f3d",
 }
 INPUT_SIZE = 112
+#: Faces converted to the network's input at a time: 2,048 x 112 x 112 x 3 float32 = 308 MB. Converting
+#: all of notebook 04's 23,247 transfer copies at once took 3.5 GB, and Keras' predict copied it again.
+CHUNK = 2048
 #: face-api subtracts this mean colour (0-255) before dividing by 255.
 MEAN_RGB = (122.782, 117.001, 104.298)
 #: face-api's expression order -> the course's (FER2013) order: course class i is face-api output TO_COURSE[i].
@@ -178,7 +181,7 @@ def find_landmarks(net, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
     if not len(faces):
         return np.zeros((0, 68, 2), np.float32)
     x0, y0, n = inner_box(faces.shape[1])
-    shares = np.asarray(net.predict(to_network_input(faces), batch_size=batch_size, verbose=0), np.float32)
+    shares = _run_in_chunks(net, faces, batch_size)
     return shares.reshape(-1, 68, 2) * n + np.array([x0, y0], np.float32)
 
 
@@ -188,5 +191,14 @@ def predict_expressions(net, faces: np.ndarray, batch_size: int = 256) -> np.nda
     net: ``build_network("expressions")``. faces: (N, S, S) uint8 gray page crops (face-api itself
     sees colour; on gray crops it keeps its top answer for most faces, not all).
     """
-    probs = np.asarray(net.predict(to_network_input(faces), batch_size=batch_size, verbose=0), np.float32)
-    return probs[:, list(TO_COURSE)]
+    probs = _run_in_chunks(net, faces, batch_size)
+    return probs.reshape(-1, len(TO_COURSE))[:, list(TO_COURSE)]
+
+
+
+def _run_in_chunks(net, faces: np.ndarray, batch_size: int) -> np.ndarray:
+    """The net's outputs (N, K) float32 for page crops (N, S, S) uint8, converted CHUNK faces at a time."""
+    faces = np.asarray(faces)
+    parts = [np.asarray(net.predict(to_network_input(faces[i:i + CHUNK]), batch_size=batch_size, verbose=0),
+                        np.float32) for i in range(0, len(faces), CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros((0, net.outputs[0].shape[-1]), np.float32)
