@@ -11,7 +11,7 @@ hard labels. A second teacher, face-api's expression network (trained on real fa
 weights rebuilt in Keras by :mod:`aiffel_lib.faceapi_nets`), answers every face as well and the
 student learns the mean of the two: where one teacher's answer is noise, the other's often is not.
 
-Recipe (measured in notebook 04; figures in the README):
+Recipe (measured in notebook 04; figures in the README and docs/face2emoji_experiments.md):
 
 1. every transfer face is repeated (photos are few, videos long: :data:`REPEATS`) and changed
    ``copies`` times by a random shift, zoom (a share of them :data:`TIGHT`: forehead to chin, as
