@@ -5,7 +5,9 @@ with batch 512 for 100 epochs and stopped at 96 % training / 43 % validation
 accuracy: it memorised the training set. This module keeps
 ``keras.applications.MobileNetV2`` and adds what was missing: the smallest width
 (``alpha=0.35``) cut at stride 8 (a 6x6 map for 48x48 faces; ~22 k parameters,
-under 0.1 MB in float16 for the browser), BatchNorm statistics that keep up with a short
+under 0.1 MB in float16 for the browser; the distilled default of
+:func:`train_default` is the same cut at :data:`aiffel_lib.distill.STUDENT_ALPHA`,
+~53 k parameters), BatchNorm statistics that keep up with a short
 training, augmentation, class weights for the tiny Disgust class, early stopping
 on a validation split, a test split that never leaks into training, and the
 evaluation a learner needs to trust the number.
