@@ -112,7 +112,8 @@ def main(argv=None) -> int:
         tuned = None
         for seed in args.seeds:
             tuned = emotion.fine_tune(recording, base=base, seed=seed, path=None, verbose=0)
-            rows.append((f"fine-tuned, seed {seed} ({tuned.epochs_run} epochs, {tuned.seconds:.0f} s)",
+            kept = "; kept the base" if tuned.kept_base else ""
+            rows.append((f"fine-tuned, seed {seed} ({tuned.epochs_run} epochs, {tuned.seconds:.0f} s{kept})",
                          emotion.evaluate(tuned.model, held_x, held_y)))
         # The last fine-tuned model in the page, on held-out frames given as photo files.
         frames = []

@@ -127,7 +127,9 @@ def test_fine_tune_trains_the_head_keeps_batchnorm_statistics_and_drops_stale_re
                 if isinstance(l, keras.layers.BatchNormalization)}
 
     before = stats(emotion.load_model(result.path))
-    tuned = emotion.fine_tune(recording, base=result.path, epochs=3, path=tmp_path / "tuned.keras", verbose=0)
+    # the mechanics of the head's training, whatever its validation figure (kept_base is tested below)
+    tuned = emotion.fine_tune(recording, base=result.path, epochs=3, path=tmp_path / "tuned.keras",
+                              min_gain=None, verbose=0)
     base_model = emotion.load_model(result.path)
     assert np.array_equal(base_model.get_layer("Conv1").get_weights()[0], tuned.model.get_layer("Conv1").get_weights()[0])
     assert not np.array_equal(base_model.get_layer("logits").get_weights()[0], tuned.model.get_layer("logits").get_weights()[0])
@@ -143,6 +145,38 @@ def test_fine_tune_trains_the_head_keeps_batchnorm_statistics_and_drops_stale_re
     assert "real_faces" not in info and info["fine_tune_faces"] == len(recording.y_train)
     assert info["fine_tuned_from"].endswith("student.keras") and info["labels"] == fer.EMOTIONS
     assert np.isfinite(tuned.history["val_loss"]).all()
+    assert info["fine_tune_validation"]["kept_base"] is False and tuned.kept_base is False
+
+
+def test_fine_tune_keeps_the_base_when_fine_tuning_does_not_beat_it_on_the_validation_faces(tiny_distilled,
+                                                                                             tmp_path):
+    """A base that already reads every validation face has nothing to gain: it comes back unchanged.
+
+    The recording's labels are the base's own answers, so the base scores 1.0 on its validation faces
+    and no fine-tuned head can score higher; its weights, and its real-face figures, must be returned
+    (even with ``min_gain=1``, the least margin).
+    """
+    result, _, _ = tiny_distilled
+    emotion.update_model_info(result.path, real_faces={"passed": False, "agreement": 0.5})
+    base_model = emotion.load_model(result.path)
+    faces = synthfaces.make_faces(160, seed=11).images
+    labels = emotion.predict(base_model, faces).argmax(axis=1)
+    recording = emotion.split_dataset(emotion.load_dataset(
+        fer.write_fer2013_csv(tmp_path / "rec.csv", faces, labels)))
+    assert emotion.evaluate(base_model, recording.x_val, recording.y_val).accuracy == 1.0
+    # keep=0: one-hot targets, not the base's soft answers, so the head does move while it trains
+    tuned = emotion.fine_tune(recording, base=result.path, epochs=2, keep=0.0, min_gain=1,
+                              path=tmp_path / "tuned.keras", verbose=0)
+    assert tuned.kept_base is True and tuned.epochs_run >= 1
+    assert all(np.array_equal(a, b) for a, b in zip(base_model.get_weights(), tuned.model.get_weights()))
+    info = emotion.model_info(tuned.path)
+    check = info["fine_tune_validation"]
+    assert check["faces"] == len(recording.y_val) and check["base_accuracy"] == 1.0 and check["kept_base"] is True
+    assert check["min_gain"] == 1
+    assert 0.0 <= check["fine_tuned_accuracy"] <= 1.0
+    assert info["real_faces"] == {"passed": False, "agreement": 0.5}   # still the same weights, still true
+    saved = emotion.load_model(tuned.path)
+    assert np.allclose(emotion.predict(saved, faces[:16]), emotion.predict(base_model, faces[:16]), atol=1e-6)
 
 
 def test_evaluate_real_faces_is_reachable_from_emotion():
@@ -313,3 +347,22 @@ def test_training_fit_scores_the_student_against_the_teacher_on_its_own_copies()
     sample = distill.training_fit(_constant_model(3), ts, limit=20, min_faces=1)
     assert sum(n for n, _ in sample.values()) == 20
     assert "Sad 0.00 (10)" in distill.agreement_line("always Happy", got)
+
+
+def test_fine_tune_keeps_the_fine_tuned_model_when_it_reads_more_validation_faces(tiny_distilled, tmp_path):
+    """The other side of ``min_gain``: a recording labelled with a class the base rarely answers."""
+    result, _, _ = tiny_distilled
+    base_model = emotion.load_model(result.path)
+    faces = synthfaces.make_faces(160, seed=12).images
+    rare = int(np.bincount(emotion.predict(base_model, faces).argmax(axis=1), minlength=7).argmin())
+    recording = emotion.split_dataset(emotion.load_dataset(
+        fer.write_fer2013_csv(tmp_path / "rec.csv", faces, np.full(len(faces), rare))))
+    base_val = emotion.evaluate(base_model, recording.x_val, recording.y_val)
+    tuned = emotion.fine_tune(recording, base=result.path, epochs=4, keep=0.0, learning_rate=1e-2, augment=0,
+                              path=tmp_path / "tuned.keras", verbose=0)
+    check = emotion.model_info(tuned.path)["fine_tune_validation"]
+    gained = round((check["fine_tuned_accuracy"] - check["base_accuracy"]) * check["faces"])
+    assert check["base_accuracy"] == pytest.approx(base_val.accuracy, abs=1e-4)
+    assert gained >= 2 and tuned.kept_base is False and check["kept_base"] is False
+    assert not np.array_equal(base_model.get_layer("logits").get_weights()[0],
+                              tuned.model.get_layer("logits").get_weights()[0])
