@@ -601,11 +601,11 @@ def fine_tune(recording: Split, base: os.PathLike | str = DEFAULT_MODEL_PATH, *,
     keras.utils.set_random_seed(seed)
     model = load_model(base)
     base_weights = model.get_weights()
-    base_val = evaluate(model, recording.x_val, recording.y_val)
+    base_val = evaluate(model, recording.x_val, recording.y_val)   # its answers serve as targets too
     onehot = np.eye(model.output_shape[-1], dtype=np.float32)
     # targets fixed before training: the base's answers, mixed into the labels
     y_train = (1 - keep) * onehot[recording.y_train] + keep * predict(model, recording.x_train)
-    y_val = (1 - keep) * onehot[recording.y_val] + keep * predict(model, recording.x_val)
+    y_val = (1 - keep) * onehot[recording.y_val] + keep * base_val.probabilities
     names = [layer.name for layer in model.layers]
     if train_from is not None and train_from not in names:
         raise ValueError(f"train_from {train_from!r} is not a layer of {display_path(Path(base))} "
@@ -648,10 +648,10 @@ def fine_tune(recording: Split, base: os.PathLike | str = DEFAULT_MODEL_PATH, *,
                 "fine_tune_validation": {"faces": int(len(recording.y_val)),
                                          "base_accuracy": round(base_val.accuracy, 4),
                                          "fine_tuned_accuracy": round(tuned_val.accuracy, 4),
-                                         "min_gain": min_gain, "kept_base": bool(kept_base)},
+                                         "min_gain": min_gain, "kept_base": kept_base},
                 **(info or {})}
         saved = save_model(model, path, meta)
-    return TrainResult(model, history, seconds, len(history["loss"]), best, saved, {}, bool(kept_base))
+    return TrainResult(model, history, seconds, len(history["loss"]), best, saved, {}, kept_base)
 
 
 def load_or_train(path: os.PathLike | str = DEFAULT_MODEL_PATH):

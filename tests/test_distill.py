@@ -179,6 +179,25 @@ def test_fine_tune_keeps_the_base_when_fine_tuning_does_not_beat_it_on_the_valid
     assert np.allclose(emotion.predict(saved, faces[:16]), emotion.predict(base_model, faces[:16]), atol=1e-6)
 
 
+def test_fine_tune_keeps_the_fine_tuned_model_when_it_reads_more_validation_faces(tiny_distilled, tmp_path):
+    """The other side of ``min_gain``: a recording labelled with a class the base rarely answers."""
+    result, _, _ = tiny_distilled
+    base_model = emotion.load_model(result.path)
+    faces = synthfaces.make_faces(160, seed=12).images
+    rare = int(np.bincount(emotion.predict(base_model, faces).argmax(axis=1), minlength=7).argmin())
+    recording = emotion.split_dataset(emotion.load_dataset(
+        fer.write_fer2013_csv(tmp_path / "rec.csv", faces, np.full(len(faces), rare))))
+    base_val = emotion.evaluate(base_model, recording.x_val, recording.y_val)
+    tuned = emotion.fine_tune(recording, base=result.path, epochs=4, keep=0.0, learning_rate=1e-2, augment=0,
+                              path=tmp_path / "tuned.keras", verbose=0)
+    check = emotion.model_info(tuned.path)["fine_tune_validation"]
+    gained = round((check["fine_tuned_accuracy"] - check["base_accuracy"]) * check["faces"])
+    assert check["base_accuracy"] == pytest.approx(base_val.accuracy, abs=1e-4)
+    assert gained >= 2 and tuned.kept_base is False and check["kept_base"] is False
+    assert not np.array_equal(base_model.get_layer("logits").get_weights()[0],
+                              tuned.model.get_layer("logits").get_weights()[0])
+
+
 def test_evaluate_real_faces_is_reachable_from_emotion():
     from aiffel_lib import realfaces
 
@@ -348,21 +367,3 @@ def test_training_fit_scores_the_student_against_the_teacher_on_its_own_copies()
     assert sum(n for n, _ in sample.values()) == 20
     assert "Sad 0.00 (10)" in distill.agreement_line("always Happy", got)
 
-
-def test_fine_tune_keeps_the_fine_tuned_model_when_it_reads_more_validation_faces(tiny_distilled, tmp_path):
-    """The other side of ``min_gain``: a recording labelled with a class the base rarely answers."""
-    result, _, _ = tiny_distilled
-    base_model = emotion.load_model(result.path)
-    faces = synthfaces.make_faces(160, seed=12).images
-    rare = int(np.bincount(emotion.predict(base_model, faces).argmax(axis=1), minlength=7).argmin())
-    recording = emotion.split_dataset(emotion.load_dataset(
-        fer.write_fer2013_csv(tmp_path / "rec.csv", faces, np.full(len(faces), rare))))
-    base_val = emotion.evaluate(base_model, recording.x_val, recording.y_val)
-    tuned = emotion.fine_tune(recording, base=result.path, epochs=4, keep=0.0, learning_rate=1e-2, augment=0,
-                              path=tmp_path / "tuned.keras", verbose=0)
-    check = emotion.model_info(tuned.path)["fine_tune_validation"]
-    gained = round((check["fine_tuned_accuracy"] - check["base_accuracy"]) * check["faces"])
-    assert check["base_accuracy"] == pytest.approx(base_val.accuracy, abs=1e-4)
-    assert gained >= 2 and tuned.kept_base is False and check["kept_base"] is False
-    assert not np.array_equal(base_model.get_layer("logits").get_weights()[0],
-                              tuned.model.get_layer("logits").get_weights()[0])
