@@ -7,7 +7,7 @@ accuracy: it memorised the training set. This module keeps
 (``alpha=0.35``) cut at stride 8 (a 6x6 map for 48x48 faces; ~22 k parameters,
 under 0.1 MB in float16 for the browser; the distilled default of
 :func:`train_default` is the same cut at :data:`aiffel_lib.distill.STUDENT_ALPHA`,
-~53 k parameters), BatchNorm statistics that keep up with a short
+~69 k parameters), BatchNorm statistics that keep up with a short
 training, augmentation, class weights for the tiny Disgust class, early stopping
 on a validation split, a test split that never leaks into training, and the
 evaluation a learner needs to trust the number.
