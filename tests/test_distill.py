@@ -367,3 +367,28 @@ def test_training_fit_scores_the_student_against_the_teacher_on_its_own_copies()
     assert sum(n for n, _ in sample.values()) == 20
     assert "Sad 0.00 (10)" in distill.agreement_line("always Happy", got)
 
+
+
+def _evaluation(right: int, faces: int) -> emotion.Evaluation:
+    """An Evaluation of ``faces`` faces of one class, ``right`` of them read right."""
+    labels = np.zeros(faces, np.int64)
+    predictions = np.where(np.arange(faces) < right, 0, 1)
+    probabilities = np.eye(7, dtype=np.float32)[predictions]
+    cm = emotion.confusion_matrix(labels, predictions)
+    return emotion.Evaluation(probabilities, predictions, labels, right / faces, cm, emotion.per_class_accuracy(cm))
+
+
+@pytest.mark.parametrize("val, test, min_gain, kept_base, why", [
+    ((11, 14), (35, 35), 2, False, "kept the fine-tuned model"),           # gained 3, lost none
+    ((11, 14), (35, 27), 2, True, "read 8 fewer held-out faces"),          # the case seen on one machine
+    ((11, 14), (35, 34), 2, True, "read 1 fewer held-out face)"),
+    ((13, 14), (35, 36), 2, True, "read 1 more validation face, fewer than 2"),
+    ((12, 14), (20, 30), 2, False, "kept the fine-tuned model"),           # gained on both
+    ((11, 14), (35, 27), None, False, "kept the fine-tuned model"),        # None: no check at all
+])
+def test_fine_tune_keeps_the_base_unless_it_gains_on_validation_and_loses_nothing_held_out(val, test, min_gain,
+                                                                                            kept_base, why):
+    """A validation gain alone is not enough: fine-tuning can learn a recording and lose its later frames."""
+    verdict = emotion.fine_tune_verdict(_evaluation(val[0], val[1]), _evaluation(14, 14),
+                                        _evaluation(test[0], 36), _evaluation(test[1], 36), min_gain)
+    assert verdict[0] is kept_base and why in verdict[1]

@@ -67,6 +67,8 @@ def test_the_references_agree_on_most_faces(faces, fer_model):
     sn = report.smile_neutral
     assert sn["smiles"] >= 15 and sn["neutral"] >= 15, "too few clear smiles or clear neutral LFW faces to judge"
     assert report.passed  # the reference meets its own bars by construction; the others must earn it
+    read, total = report.consensus_read
+    assert read == total == report.n_consensus + sn["smiles"] + sn["neutral"]
 
 
 @pytest.mark.parametrize("class_name", ["Neutral", "Happy", "Sad"])
@@ -79,6 +81,12 @@ def test_a_model_that_always_gives_one_answer_fails(faces, fer_model, class_name
     assert report.smile_neutral["balanced_accuracy"] == pytest.approx(expected)
     if class_name != "Happy":
         assert report.agreement < 0.5
+    # The overall count joins both parts: always Happy gets the photo smiles and LFW's smiles only.
+    read, total = report.consensus_read
+    sn, photo_hits = report.smile_neutral, round(report.agreement * report.n_consensus)
+    assert total == report.n_consensus + sn["smiles"] + sn["neutral"]
+    lfw_hits = {"Happy": sn["smiles"], "Neutral": sn["neutral"], "Sad": 0}[class_name]
+    assert read == photo_hits + lfw_hits
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
