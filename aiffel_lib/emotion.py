@@ -370,6 +370,8 @@ class TrainResult:
     kept_base: :func:`fine_tune` only - True when fine-tuning did not read enough more of the
     recording's validation faces (``min_gain``) or read fewer of its held-out faces, so ``model``
     holds the base's weights unchanged.
+    held_out_base, held_out: :func:`fine_tune` only - :class:`Evaluation` of the base and of the
+    returned model on the recording's held-out faces (the same when ``kept_base``).
     """
 
     model: object
@@ -380,6 +382,8 @@ class TrainResult:
     path: Path | None
     class_weight: dict[int, float] = field(default_factory=dict)
     kept_base: bool | None = None
+    held_out_base: Evaluation | None = None
+    held_out: Evaluation | None = None
 
 
 def fit_model(net, split: Split, *, class_weight, callbacks, epochs: int, batch_size: int, verbose: int = 2):
@@ -662,7 +666,8 @@ def fine_tune(recording: Split, base: os.PathLike | str = DEFAULT_MODEL_PATH, *,
                                          "min_gain": min_gain, "kept_base": kept_base},
                 **(info or {})}
         saved = save_model(model, path, meta)
-    return TrainResult(model, history, seconds, len(history["loss"]), best, saved, {}, kept_base)
+    return TrainResult(model, history, seconds, len(history["loss"]), best, saved, {}, kept_base,
+                       base_test, base_test if kept_base else tuned_test)
 
 
 def fine_tune_verdict(base_val: Evaluation, tuned_val: Evaluation, base_test: Evaluation,
@@ -675,8 +680,8 @@ def fine_tune_verdict(base_val: Evaluation, tuned_val: Evaluation, base_test: Ev
     """
     if min_gain is None:
         return False, "kept the fine-tuned model"
-    gain = int(np.trace(tuned_val.confusion)) - int(np.trace(base_val.confusion))   # in faces
-    lost = int(np.trace(base_test.confusion)) - int(np.trace(tuned_test.confusion))
+    gain = tuned_val.correct - base_val.correct   # in faces
+    lost = base_test.correct - tuned_test.correct
     if gain < min_gain:
         return True, (f"kept the base (fine-tuning read {gain} more validation "
                       f"{'face' if abs(gain) == 1 else 'faces'}, fewer than {min_gain})")
@@ -721,6 +726,11 @@ class Evaluation:
     confusion: np.ndarray
     per_class: np.ndarray
 
+    @property
+    def correct(self) -> int:
+        """How many faces the model read right (the confusion matrix's diagonal)."""
+        return int(np.trace(self.confusion))
+
     def report(self) -> str:
         """Per-class accuracy table: class, emoji, faces, correct, accuracy."""
         lines = [f"{'class':<14}{'faces':>7}{'correct':>9}{'accuracy':>10}"]
@@ -728,7 +738,7 @@ class Evaluation:
             n = int(self.confusion[k].sum())
             acc = "-" if n == 0 else f"{self.per_class[k]:.2f}"
             lines.append(f"{k} {fer.EMOJI[k]} {name:<9}{n:>7}{int(self.confusion[k, k]):>9}{acc:>10}")
-        lines.append(f"{'all':<14}{len(self.labels):>7}{int(np.trace(self.confusion)):>9}{self.accuracy:>10.2f}")
+        lines.append(f"{'all':<14}{len(self.labels):>7}{self.correct:>9}{self.accuracy:>10.2f}")
         return "\n".join(lines)
 
 

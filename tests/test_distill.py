@@ -109,6 +109,21 @@ def test_train_distilled_saves_a_course_model_that_says_what_it_learned_from(tin
     model = emotion.load_model(result.path)
     assert model.input_shape == (None, 48, 48, 1) and model.get_layer("logits") is not None
     assert np.allclose(emotion.predict(model, split.x_test[:8]), emotion.predict(result.model, split.x_test[:8]), atol=1e-5)
+    assert info["neutral_logit_shift"] == distill.NEUTRAL_SHIFT
+
+
+def test_shift_logit_multiplies_one_class_odds_and_nothing_else(tiny_distilled):
+    """Neutral's odds against every other class grow e^amount-fold; the other classes' ratios stay."""
+    result, split, _ = tiny_distilled
+    model = emotion.load_model(result.path)
+    before = emotion.predict(model, split.x_test[:16]).astype(np.float64)
+    distill.shift_logit(model, "Neutral", 0.7)
+    after = emotion.predict(model, split.x_test[:16]).astype(np.float64)
+    n, happy, sad = (fer.EMOTIONS.index(k) for k in ("Neutral", "Happy", "Sad"))
+    assert np.allclose((after[:, n] / after[:, happy]) / (before[:, n] / before[:, happy]), np.exp(0.7), rtol=1e-3)
+    assert np.allclose(after[:, sad] / after[:, happy], before[:, sad] / before[:, happy], rtol=1e-3)
+    distill.shift_logit(model, "Neutral", 0.0)                  # no change at all
+    assert np.allclose(emotion.predict(model, split.x_test[:16]), after, atol=1e-7)
 
 
 def test_fine_tune_trains_the_head_keeps_batchnorm_statistics_and_drops_stale_real_face_figures(tiny_distilled,
@@ -175,6 +190,9 @@ def test_fine_tune_keeps_the_base_when_fine_tuning_does_not_beat_it_on_the_valid
     assert check["min_gain"] == 1
     assert 0.0 <= check["fine_tuned_accuracy"] <= 1.0
     assert info["real_faces"] == {"passed": False, "agreement": 0.5}   # still the same weights, still true
+    # the held-out figures it hands back are the base's on both sides, as an evaluation from outside gives
+    outside = emotion.evaluate(base_model, recording.x_test, recording.y_test)
+    assert tuned.held_out_base.correct == tuned.held_out.correct == outside.correct
     saved = emotion.load_model(tuned.path)
     assert np.allclose(emotion.predict(saved, faces[:16]), emotion.predict(base_model, faces[:16]), atol=1e-6)
 
@@ -194,6 +212,9 @@ def test_fine_tune_keeps_the_fine_tuned_model_when_it_reads_more_validation_face
     gained = round((check["fine_tuned_accuracy"] - check["base_accuracy"]) * check["faces"])
     assert check["base_accuracy"] == pytest.approx(base_val.accuracy, abs=1e-4)
     assert gained >= 2 and tuned.kept_base is False and check["kept_base"] is False
+    assert tuned.held_out.accuracy == pytest.approx(
+        emotion.evaluate(tuned.model, recording.x_test, recording.y_test).accuracy)
+    assert tuned.held_out_base.accuracy == pytest.approx(check["held_out_base_accuracy"], abs=1e-4)
     assert not np.array_equal(base_model.get_layer("logits").get_weights()[0],
                               tuned.model.get_layer("logits").get_weights()[0])
 
@@ -366,7 +387,6 @@ def test_training_fit_scores_the_student_against_the_teacher_on_its_own_copies()
     sample = distill.training_fit(_constant_model(3), ts, limit=20, min_faces=1)
     assert sum(n for n, _ in sample.values()) == 20
     assert "Sad 0.00 (10)" in distill.agreement_line("always Happy", got)
-
 
 
 def _evaluation(right: int, faces: int) -> emotion.Evaluation:
