@@ -682,11 +682,14 @@ def fine_tune_verdict(base_val: Evaluation, tuned_val: Evaluation, base_test: Ev
         return False, "kept the fine-tuned model"
     gain = tuned_val.correct - base_val.correct   # in faces
     lost = base_test.correct - tuned_test.correct
+
+    def faces(n: int) -> str:
+        return "face" if abs(n) == 1 else "faces"
+
     if gain < min_gain:
-        return True, (f"kept the base (fine-tuning read {gain} more validation "
-                      f"{'face' if abs(gain) == 1 else 'faces'}, fewer than {min_gain})")
+        return True, f"kept the base (fine-tuning read {gain} more validation {faces(gain)}, fewer than {min_gain})"
     if lost > 0:
-        return True, f"kept the base (fine-tuning read {lost} fewer held-out {'face' if lost == 1 else 'faces'})"
+        return True, f"kept the base (fine-tuning read {lost} fewer held-out {faces(lost)})"
     return False, "kept the fine-tuned model"
 
 
