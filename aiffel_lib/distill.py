@@ -286,12 +286,15 @@ def train_distilled(transfer: TransferSet, split=None, *, epochs: int = 10, batc
 def shift_logit(model, label: str, amount: float) -> None:
     """Add ``amount`` to one class's logit, in place: that class's odds against each other class grow e^amount-fold.
 
-    model: a course model whose last Dense layer is named "logits" (:func:`aiffel_lib.emotion.build_model`).
-    A change of the bias only, so the export to TensorFlow.js carries it with no extra step.
+    model: a course model whose last Dense layer is named :data:`aiffel_lib.emotion.LOGITS_LAYER`
+    (:func:`aiffel_lib.emotion.build_model`). A change of the bias only, so the export to TensorFlow.js
+    carries it with no extra step.
     """
+    from .emotion import LOGITS_LAYER
+
     if not amount:
         return
-    layer = model.get_layer("logits")
+    layer = model.get_layer(LOGITS_LAYER)
     weights, bias = layer.get_weights()
     bias[EMOTIONS.index(label)] += amount
     layer.set_weights([weights, bias])
